@@ -1,0 +1,237 @@
+//! What the API server needs from the engine. The server parses requests
+//! and writes responses; everything else is behind these traits, one per API
+//! area, so the daemon can be tested without HTTP and the server without a
+//! daemon.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+
+use berth_api_types as t;
+use bytes::Bytes;
+use futures_util::Stream;
+use futures_util::future::BoxFuture;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::error::ApiResult;
+
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// A hijacked connection (after `101 UPGRADED`): raw bytes both ways.
+pub trait Duplex: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Duplex for T {}
+pub type HijackedConn = Box<dyn Duplex>;
+
+/// An attach or exec-start session, validated before the upgrade so that an
+/// unknown id still gets a plain 404.
+pub struct HijackSession {
+    /// A TTY stream is raw; otherwise stdcopy frames.
+    pub tty: bool,
+    pub run: Box<dyn FnOnce(HijackedConn) -> BoxFuture<'static, ()> + Send>,
+}
+
+/// Output already in its wire form (stdcopy frames unless `tty`).
+pub struct OutputStream {
+    pub tty: bool,
+    pub body: ByteStream,
+}
+
+pub trait SystemBackend: Send + Sync + 'static {
+    fn info(&self) -> impl Future<Output = ApiResult<t::system::Info>> + Send;
+    fn version(&self) -> impl Future<Output = ApiResult<t::system::Version>> + Send;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ContainerListOptions {
+    pub all: bool,
+    pub limit: Option<usize>,
+    pub size: bool,
+    pub filters: t::filters::Filters,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StopOptions {
+    pub signal: Option<String>,
+    pub timeout: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RemoveOptions {
+    pub force: bool,
+    pub volumes: bool,
+    pub link: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AttachOptions {
+    pub stream: bool,
+    pub logs: bool,
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub detach_keys: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogsOptions {
+    pub follow: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    pub timestamps: bool,
+    /// None = "all".
+    pub tail: Option<usize>,
+}
+
+pub trait ContainerBackend: Send + Sync + 'static {
+    fn container_create(
+        &self,
+        name: Option<String>,
+        req: t::container::CreateRequest,
+    ) -> impl Future<Output = ApiResult<t::container::CreateResponse>> + Send;
+    fn container_inspect(
+        &self,
+        id: &str,
+        size: bool,
+    ) -> impl Future<Output = ApiResult<t::container::InspectResponse>> + Send;
+    fn container_list(
+        &self,
+        opts: ContainerListOptions,
+    ) -> impl Future<Output = ApiResult<Vec<t::container::Summary>>> + Send;
+    /// `Ok(false)`: it was already running (304).
+    fn container_start(&self, id: &str) -> impl Future<Output = ApiResult<bool>> + Send;
+    /// `Ok(false)`: it was not running (304).
+    fn container_stop(
+        &self,
+        id: &str,
+        opts: StopOptions,
+    ) -> impl Future<Output = ApiResult<bool>> + Send;
+    fn container_restart(
+        &self,
+        id: &str,
+        opts: StopOptions,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    fn container_kill(
+        &self,
+        id: &str,
+        signal: Option<String>,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    /// Registers the waiter and returns what resolves at the condition; the
+    /// server sends the headers in between, so `docker run` can start the
+    /// container knowing the exit will not be missed.
+    fn container_wait(
+        &self,
+        id: &str,
+        condition: WaitCondition,
+    ) -> impl Future<Output = ApiResult<BoxFuture<'static, t::container::WaitResponse>>> + Send;
+    fn container_remove(
+        &self,
+        id: &str,
+        opts: RemoveOptions,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    fn container_attach(
+        &self,
+        id: &str,
+        opts: AttachOptions,
+    ) -> impl Future<Output = ApiResult<HijackSession>> + Send;
+    fn container_logs(
+        &self,
+        id: &str,
+        opts: LogsOptions,
+    ) -> impl Future<Output = ApiResult<OutputStream>> + Send;
+    fn container_resize(
+        &self,
+        id: &str,
+        height: u16,
+        width: u16,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    fn container_rename(
+        &self,
+        id: &str,
+        new_name: &str,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    fn container_top(
+        &self,
+        id: &str,
+        ps_args: Option<String>,
+    ) -> impl Future<Output = ApiResult<t::container::TopResponse>> + Send;
+    fn container_pause(&self, id: &str) -> impl Future<Output = ApiResult<()>> + Send;
+    fn container_unpause(&self, id: &str) -> impl Future<Output = ApiResult<()>> + Send;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub changes: Vec<String>,
+    pub message: String,
+    pub platform: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ImageListOptions {
+    pub all: bool,
+    pub digests: bool,
+    pub filters: t::filters::Filters,
+}
+
+pub trait ImageBackend: Send + Sync + 'static {
+    /// `docker import`: returns the new image's id.
+    fn image_import(
+        &self,
+        opts: ImportOptions,
+        body: ByteStream,
+    ) -> impl Future<Output = ApiResult<String>> + Send;
+    fn image_list(
+        &self,
+        opts: ImageListOptions,
+    ) -> impl Future<Output = ApiResult<Vec<t::image::Summary>>> + Send;
+    fn image_inspect(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = ApiResult<t::image::InspectResponse>> + Send;
+    fn image_tag(
+        &self,
+        name: &str,
+        repo: &str,
+        tag: Option<&str>,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    fn image_remove(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+    ) -> impl Future<Output = ApiResult<Vec<t::image::DeleteResponseItem>>> + Send;
+}
+
+pub trait VolumeBackend: Send + Sync + 'static {
+    fn volume_create(
+        &self,
+        opts: t::volume::CreateOptions,
+    ) -> impl Future<Output = ApiResult<t::volume::Volume>> + Send;
+    fn volume_list(
+        &self,
+        filters: t::filters::Filters,
+    ) -> impl Future<Output = ApiResult<t::volume::ListResponse>> + Send;
+    fn volume_inspect(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = ApiResult<t::volume::Volume>> + Send;
+    fn volume_remove(&self, name: &str, force: bool) -> impl Future<Output = ApiResult<()>> + Send;
+    fn volume_prune(
+        &self,
+        filters: t::filters::Filters,
+    ) -> impl Future<Output = ApiResult<t::volume::PruneReport>> + Send;
+}
+
+/// Everything the server routes to.
+pub trait Backend: SystemBackend + ContainerBackend + ImageBackend + VolumeBackend {}
+impl<T: SystemBackend + ContainerBackend + ImageBackend + VolumeBackend> Backend for T {}

@@ -1,0 +1,104 @@
+//! The routers, one module per API area.
+
+mod containers;
+mod images;
+mod system;
+mod volumes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::backend::{Backend, ByteStream};
+use crate::endpoints::DOCKER_ENDPOINTS;
+use crate::error::ApiError;
+
+pub fn router<B: Backend>(backend: Arc<B>) -> Router {
+    Router::new()
+        .merge(system::routes::<B>())
+        .merge(containers::routes::<B>())
+        .merge(images::routes::<B>())
+        .merge(volumes::routes::<B>())
+        .fallback(fallback)
+        .with_state(backend)
+}
+
+/// Docker endpoints we do not serve yet answer 501 naming themselves; any
+/// other path is not Docker's and gets dockerd's 404.
+async fn fallback(method: Method, uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    match DOCKER_ENDPOINTS
+        .iter()
+        .find(|(m, p)| *m == method.as_str() && template_matches(p, path))
+    {
+        Some((m, p)) => ApiError::not_implemented(format!("berth does not implement {m} {p} yet"))
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"message": "page not found"})),
+        )
+            .into_response(),
+    }
+}
+
+/// `{param}` matches one or more path segments (image names contain `/`).
+fn template_matches(template: &str, path: &str) -> bool {
+    fn go(t: &[&str], p: &[&str]) -> bool {
+        match (t.first(), p.first()) {
+            (None, None) => true,
+            (Some(seg), Some(_)) if seg.starts_with('{') => {
+                (1..=p.len()).any(|n| go(&t[1..], &p[n..]))
+            }
+            (Some(seg), Some(ps)) if seg == ps => go(&t[1..], &p[1..]),
+            _ => false,
+        }
+    }
+    let t: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
+    let p: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    go(&t, &p)
+}
+
+fn json_stream_response(body: ByteStream) -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(body))
+        .expect("static response parts")
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Docker rejects a body that is not JSON; an empty body is "no options".
+fn parse_json_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(T::default());
+    }
+    Ok(serde_json::from_slice(body)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::template_matches;
+
+    #[test]
+    fn templates() {
+        assert!(template_matches(
+            "/containers/{id}/archive",
+            "/containers/abc/archive"
+        ));
+        assert!(!template_matches(
+            "/containers/{id}/archive",
+            "/containers/abc"
+        ));
+        assert!(template_matches(
+            "/images/{name}/push",
+            "/images/localhost:5000/a/b/push"
+        ));
+        assert!(!template_matches("/_ping", "/pong"));
+    }
+}

@@ -1,0 +1,25 @@
+//! Tar and filesystem-tree work for container roots and image layers.
+//!
+//! So far: decompression sniffing, applying a layer onto a snapshot
+//! (`apply_layer`, with overlay or naive whiteouts), preserving tree copies
+//! (`copy_dir`, `copy_into_volume`) and fd-relative helpers the storage
+//! crates share (`fsutil`). Packing, diffs and `docker cp` come later.
+//!
+//! Nothing here needs `unsafe`: rustix wraps every system call used.
+#![forbid(unsafe_code)]
+
+mod apply;
+mod copy;
+pub mod decompress;
+mod error;
+pub mod fsutil;
+#[doc(hidden)]
+pub mod testutil;
+mod xattr;
+
+pub use apply::{
+    ApplyOptions, ApplyStats, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE,
+    WHITEOUT_PREFIX, WhiteoutFormat, apply_layer,
+};
+pub use copy::{copy_dir, copy_into_volume};
+pub use error::{Error, ErrorKind, Result};

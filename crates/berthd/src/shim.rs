@@ -1,0 +1,802 @@
+//! `berthd shim`: the per-container process that outlives the daemon.
+//!
+//! It runs the OCI runtime's `create` with the container's stdio (pipes, or a
+//! pty whose master runc hands over on the console socket), becomes the
+//! child subreaper so the container's init is reparented to it, copies the
+//! output into the json-file log and to attached clients, delivers stdin,
+//! records the exit status in `exit.json`, and leaves once the init has
+//! exited and its output is drained. One thread; no work is done for a
+//! container that is quiet.
+//!
+//! The protocol is in `berth_runtime::shim`.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, BufWriter, IoSliceMut, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixListener as StdUnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+use std::time::Duration;
+
+use berth_runtime::runc::OciRuntime;
+use berth_runtime::shim::{
+    CONFIG_FILE, EXIT_FILE, ExitStatus, Handshake, Request, Response, ShimConfig,
+};
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+use rustix::process::{Pid, WaitOptions};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Docker's json-file driver splits lines longer than this into partial
+/// entries (moby daemon/logger/copier.go bufSize).
+const MAX_LOG_LINE: usize = 16 * 1024;
+/// After the init exits, how long to wait for the output pipes to reach EOF.
+/// Only processes outside the container's pid namespace (`--pid host`) can
+/// keep them open longer.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+const READ_CHUNK: usize = 32 * 1024;
+
+pub fn main(id: &str, bundle: &Path) -> i32 {
+    // Own session: the daemon's terminal and its signals (Ctrl-C, SIGHUP)
+    // must not reach the container's keeper.
+    let _ = rustix::process::setsid();
+    // The container's init is created by runc's intermediate process; as
+    // subreaper we inherit it and can collect its exit status.
+    if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
+        return handshake_fail(&format!("shim: set child subreaper: {e}"));
+    }
+    let cfg: ShimConfig = match std::fs::read(bundle.join(CONFIG_FILE))
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(c) => c,
+        Err(e) => return handshake_fail(&format!("shim: read {CONFIG_FILE}: {e}")),
+    };
+    if cfg.id != id {
+        return handshake_fail("shim: id does not match the bundle's config");
+    }
+    let setup = match create(&cfg, bundle) {
+        Ok(s) => s,
+        Err(e) => return handshake_fail(&e),
+    };
+    let line = serde_json::to_string(&Handshake {
+        ok: true,
+        pid: setup.pid,
+        error: None,
+    })
+    .expect("handshake serialises");
+    println!("{line}");
+    // The daemon reads one line; after that stdout must not be the pipe it
+    // may have closed (a later write would raise EPIPE) .
+    if let Ok(null) = File::options().write(true).open("/dev/null") {
+        let _ = rustix::stdio::dup2_stdout(&null);
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shim: tokio runtime: {e}");
+            return 1;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, serve(cfg, bundle.to_path_buf(), setup));
+    0
+}
+
+fn handshake_fail(msg: &str) -> i32 {
+    eprintln!("{msg}");
+    let line = serde_json::to_string(&Handshake {
+        ok: false,
+        pid: 0,
+        error: Some(msg.to_string()),
+    })
+    .expect("handshake serialises");
+    println!("{line}");
+    1
+}
+
+/// What `create` leaves for the serving loop.
+struct Setup {
+    pid: i32,
+    listener: StdUnixListener,
+    stdin: Option<OwnedFd>,
+    /// stdout and stderr pipes; or the pty master as "stdout" alone.
+    outputs: Vec<(u8, OwnedFd)>,
+    /// The pty master (for resize), when there is one.
+    master: Option<Rc<OwnedFd>>,
+}
+
+fn create(cfg: &ShimConfig, bundle: &Path) -> Result<Setup, String> {
+    let _ = std::fs::remove_file(&cfg.socket);
+    if let Some(dir) = cfg.socket.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("shim: create {}: {e}", dir.display()))?;
+    }
+    let listener = StdUnixListener::bind(&cfg.socket)
+        .map_err(|e| format!("shim: listen on {}: {e}", cfg.socket.display()))?;
+    let runtime = OciRuntime::new(cfg.runtime.clone(), cfg.runtime_root.clone());
+    let pid_file = bundle.join("init.pid");
+    let log_file = bundle.join("runtime.log");
+    let _ = std::fs::remove_file(&pid_file);
+
+    let mut cmd = Command::new(runtime.binary());
+    let mut stdin = None;
+    let mut outputs = Vec::new();
+    let mut console = None;
+    if cfg.tty {
+        let _ = std::fs::remove_file(&cfg.console_socket);
+        console = Some(
+            StdUnixListener::bind(&cfg.console_socket)
+                .map_err(|e| format!("shim: listen on console socket: {e}"))?,
+        );
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+    } else {
+        if cfg.stdin {
+            let (r, w) = pipe()?;
+            cmd.stdin(Stdio::from(r));
+            stdin = Some(w);
+        } else {
+            cmd.stdin(Stdio::null());
+        }
+        let (r, w) = pipe()?;
+        cmd.stdout(Stdio::from(w));
+        outputs.push((1u8, r));
+        let (r, w) = pipe()?;
+        cmd.stderr(Stdio::from(w));
+        outputs.push((2u8, r));
+    }
+    let console_path = cfg.tty.then_some(cfg.console_socket.as_path());
+    cmd.args(runtime.create_args(&cfg.id, bundle, &pid_file, console_path, &log_file));
+    let status = cmd.status();
+    // Dropping the command closes our copies of the child's pipe ends, so the
+    // output pipes reach EOF once the container's processes are gone.
+    drop(cmd);
+    let status = status.map_err(|e| format!("exec {}: {e}", runtime.binary().display()))?;
+    if !status.success() {
+        let _ = std::fs::remove_file(&cfg.socket);
+        let msg = OciRuntime::last_error_from_log(&log_file)
+            .unwrap_or_else(|| format!("{} create exited with {status}", runtime.name()));
+        return Err(format!("{} create failed: {msg}", runtime.name()));
+    }
+    let pid = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .ok_or_else(|| format!("shim: no pid in {}", pid_file.display()))?;
+    let mut master = None;
+    if let Some(console) = console {
+        let fd = receive_pty_master(&console)?;
+        let _ = std::fs::remove_file(&cfg.console_socket);
+        let fd = Rc::new(fd);
+        let reader = rustix::io::dup(&*fd).map_err(|e| format!("shim: dup pty master: {e}"))?;
+        let writer = rustix::io::dup(&*fd).map_err(|e| format!("shim: dup pty master: {e}"))?;
+        outputs.push((1u8, reader));
+        stdin = Some(writer);
+        master = Some(fd);
+    }
+    Ok(Setup {
+        pid,
+        listener,
+        stdin,
+        outputs,
+        master,
+    })
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| format!("shim: pipe: {e}"))
+}
+
+/// runc connects to the console socket during `create` and sends the pty
+/// master with SCM_RIGHTS; the connection is already queued when create
+/// returns.
+fn receive_pty_master(console: &StdUnixListener) -> Result<OwnedFd, String> {
+    console
+        .set_nonblocking(true)
+        .map_err(|e| format!("shim: console socket: {e}"))?;
+    let (conn, _) = console
+        .accept()
+        .map_err(|e| format!("shim: runtime did not send the pty master: {e}"))?;
+    conn.set_nonblocking(false)
+        .map_err(|e| format!("shim: console socket: {e}"))?;
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut name = [0u8; 4096];
+    rustix::net::recvmsg(
+        &conn,
+        &mut [IoSliceMut::new(&mut name)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .map_err(|e| format!("shim: receive pty master: {e}"))?;
+    for msg in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = msg
+            && let Some(fd) = fds.next()
+        {
+            return Ok(fd);
+        }
+    }
+    Err("shim: runtime sent no pty master".into())
+}
+
+/// State shared by the tasks of the serving loop (one thread: `Rc`).
+struct Shared {
+    subscribers: Vec<Subscriber>,
+    stdin: Option<mpsc::Sender<StdinMsg>>,
+    master: Option<Rc<OwnedFd>>,
+    stdin_once: bool,
+    log: JsonLog,
+    pid: i32,
+}
+
+struct Subscriber {
+    tx: mpsc::Sender<Vec<u8>>,
+    stdout: bool,
+    stderr: bool,
+}
+
+enum StdinMsg {
+    Data(Vec<u8>),
+    Close,
+}
+
+async fn serve(cfg: ShimConfig, bundle: PathBuf, setup: Setup) {
+    let Setup {
+        pid,
+        listener,
+        stdin,
+        outputs,
+        master,
+    } = setup;
+    let log = match JsonLog::open(&cfg.log_path) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("shim: open log {}: {e}", cfg.log_path.display());
+            JsonLog::discard()
+        }
+    };
+    let stdin_tx = stdin.map(|fd| {
+        let (tx, rx) = mpsc::channel(16);
+        tokio::task::spawn_local(stdin_writer(fd, rx, cfg.tty));
+        tx
+    });
+    let shared = Rc::new(RefCell::new(Shared {
+        subscribers: Vec::new(),
+        stdin: stdin_tx,
+        master,
+        stdin_once: cfg.stdin_once,
+        log,
+        pid,
+    }));
+    let (exit_tx, exit_rx) = watch::channel::<Option<ExitStatus>>(None);
+
+    let mut reaper = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("shim: SIGCHLD handler: {e}");
+            return;
+        }
+    };
+    let listener = listener
+        .set_nonblocking(true)
+        .and_then(|_| UnixListener::from_std(listener));
+    let listener = match listener {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("shim: socket: {e}");
+            return;
+        }
+    };
+    let accept = tokio::task::spawn_local(accept_loop(listener, shared.clone(), exit_rx));
+    let pumps: Vec<JoinHandle<()>> = outputs
+        .into_iter()
+        .map(|(stream, fd)| tokio::task::spawn_local(pump(fd, stream, shared.clone())))
+        .collect();
+
+    let raw = loop {
+        if let Some(code) = reap(pid) {
+            break code;
+        }
+        reaper.recv().await;
+    };
+    let oom_killed = oom_kill_count(&cfg.cgroups_path) > 0;
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, futures_join(pumps)).await;
+    let status = ExitStatus {
+        code: raw,
+        exited_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        oom_killed,
+    };
+    {
+        let mut sh = shared.borrow_mut();
+        sh.log.flush_partials();
+        // Closing the subscribers' channels ends their writer tasks, which
+        // close the attach connections after sending what is queued.
+        sh.subscribers.clear();
+        sh.stdin = None;
+    }
+    if let Err(e) = write_exit_file(&bundle, &status) {
+        eprintln!("shim: write {EXIT_FILE}: {e}");
+    }
+    let _ = exit_tx.send(Some(status));
+    // Let waiters get their reply and attachers their last bytes.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    accept.abort();
+    let runtime = OciRuntime::new(cfg.runtime.clone(), cfg.runtime_root.clone());
+    let _ = Command::new(runtime.binary())
+        .args(runtime.delete_args(&cfg.id, true))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let _ = std::fs::remove_file(&cfg.socket);
+}
+
+async fn futures_join(handles: Vec<JoinHandle<()>>) {
+    for h in handles {
+        let _ = h.await;
+    }
+}
+
+/// Reaps every exited child; returns the init's Docker-style exit code once
+/// it is among them.
+fn reap(init: i32) -> Option<i32> {
+    let mut found = None;
+    // `wait`, not `waitpid(None)`: the latter waits only for our own
+    // process group, and the container's init has a session of its own.
+    while let Ok(Some((p, status))) = rustix::process::wait(WaitOptions::NOHANG) {
+        if p == Pid::from_raw(init).expect("init pid is positive") {
+            found = Some(if let Some(code) = status.exit_status() {
+                code
+            } else if let Some(sig) = status.terminating_signal() {
+                128 + sig
+            } else {
+                255
+            });
+        }
+    }
+    found
+}
+
+fn oom_kill_count(cgroups_path: &str) -> u64 {
+    if cgroups_path.is_empty() {
+        return 0;
+    }
+    let rel = cgroups_path.trim_start_matches('/');
+    let candidates = [
+        (
+            format!("/sys/fs/cgroup/memory/{rel}/memory.oom_control"),
+            "oom_kill ",
+        ),
+        (format!("/sys/fs/cgroup/{rel}/memory.events"), "oom_kill "),
+        (
+            format!("/sys/fs/cgroup/unified/{rel}/memory.events"),
+            "oom_kill ",
+        ),
+    ];
+    for (path, key) in candidates {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            for line in text.lines() {
+                if let Some(v) = line.strip_prefix(key) {
+                    return v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+    }
+    0
+}
+
+fn write_exit_file(bundle: &Path, status: &ExitStatus) -> io::Result<()> {
+    let tmp = bundle.join(format!("{EXIT_FILE}.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec(status).map_err(io::Error::other)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, bundle.join(EXIT_FILE))?;
+    File::open(bundle)?.sync_all()
+}
+
+/// Copies one output fd to the log and the attached clients until EOF (or
+/// EIO: a pty master once every slave is closed).
+async fn pump(fd: OwnedFd, stream: u8, shared: Rc<RefCell<Shared>>) {
+    if let Err(e) = rustix::io::ioctl_fionbio(&fd, true) {
+        eprintln!("shim: nonblocking output: {e}");
+        return;
+    }
+    let afd = match crate::sys::async_fd(fd) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("shim: register output: {e}");
+            return;
+        }
+    };
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = match read_async(&afd, &mut buf).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            Err(e) => {
+                eprintln!("shim: read output: {e}");
+                break;
+            }
+        };
+        let data = &buf[..n];
+        let targets: Vec<mpsc::Sender<Vec<u8>>> = {
+            let mut sh = shared.borrow_mut();
+            sh.log.write(stream, data);
+            sh.subscribers.retain(|s| !s.tx.is_closed());
+            sh.subscribers
+                .iter()
+                .filter(|s| if stream == 2 { s.stderr } else { s.stdout })
+                .map(|s| s.tx.clone())
+                .collect()
+        };
+        if targets.is_empty() {
+            continue;
+        }
+        let mut frame = Vec::with_capacity(8 + n);
+        frame.push(stream);
+        frame.extend_from_slice(&[0, 0, 0]);
+        frame.extend_from_slice(&(n as u32).to_be_bytes());
+        frame.extend_from_slice(data);
+        // Awaiting each send applies an attached client's backpressure to the
+        // container, as Docker's attach does.
+        for tx in targets {
+            let _ = tx.send(frame.clone()).await;
+        }
+    }
+    shared.borrow_mut().log.flush_stream(stream);
+}
+
+async fn read_async(afd: &AsyncFd<OwnedFd>, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        let mut guard = afd.readable().await?;
+        match guard
+            .try_io(|inner| rustix::io::read(inner.get_ref(), &mut *buf).map_err(io::Error::from))
+        {
+            Ok(result) => return result,
+            Err(_would_block) => continue,
+        }
+    }
+}
+
+async fn write_all_async(afd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        let mut guard = afd.writable().await?;
+        match guard
+            .try_io(|inner| rustix::io::write(inner.get_ref(), data).map_err(io::Error::from))
+        {
+            Ok(Ok(n)) => data = &data[n..],
+            Ok(Err(e)) => return Err(e),
+            Err(_would_block) => continue,
+        }
+    }
+    Ok(())
+}
+
+async fn stdin_writer(fd: OwnedFd, mut rx: mpsc::Receiver<StdinMsg>, tty: bool) {
+    if rustix::io::ioctl_fionbio(&fd, true).is_err() {
+        return;
+    }
+    let Ok(afd) = crate::sys::async_fd(fd) else {
+        return;
+    };
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            StdinMsg::Data(d) => {
+                if write_all_async(&afd, &d).await.is_err() {
+                    break;
+                }
+            }
+            // A pty has no half-close; Docker leaves a TTY's input open.
+            StdinMsg::Close if tty => {}
+            StdinMsg::Close => break,
+        }
+    }
+    // Dropping the fd is what the container sees as end of input.
+}
+
+async fn accept_loop(
+    listener: UnixListener,
+    shared: Rc<RefCell<Shared>>,
+    exit: watch::Receiver<Option<ExitStatus>>,
+) {
+    loop {
+        let Ok((conn, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::task::spawn_local(handle(conn, shared.clone(), exit.clone()));
+    }
+}
+
+async fn handle(
+    conn: UnixStream,
+    shared: Rc<RefCell<Shared>>,
+    mut exit: watch::Receiver<Option<ExitStatus>>,
+) {
+    let mut conn = BufReader::new(conn);
+    let mut line = String::new();
+    if conn.read_line(&mut line).await.unwrap_or(0) == 0 {
+        return;
+    }
+    let req: Request = match serde_json::from_str(&line) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = reply(
+                conn.get_mut(),
+                &Response::Error {
+                    message: format!("bad request: {e}"),
+                },
+            )
+            .await;
+            return;
+        }
+    };
+    match req {
+        Request::State => {
+            let pid = shared.borrow().pid;
+            let status = exit.borrow().clone();
+            let _ = reply(conn.get_mut(), &Response::State { pid, exit: status }).await;
+        }
+        Request::Wait => {
+            let status = match exit.wait_for(|s| s.is_some()).await {
+                Ok(s) => s.clone().expect("checked by wait_for"),
+                Err(_) => return,
+            };
+            let _ = reply(conn.get_mut(), &Response::Exited { status }).await;
+        }
+        Request::Resize { height, width } => {
+            let master = shared.borrow().master.clone();
+            let resp = match master {
+                Some(m) => match rustix::termios::tcsetwinsize(
+                    m.as_fd(),
+                    rustix::termios::Winsize {
+                        ws_row: height,
+                        ws_col: width,
+                        ws_xpixel: 0,
+                        ws_ypixel: 0,
+                    },
+                ) {
+                    Ok(()) => Response::Ok,
+                    Err(e) => Response::Error {
+                        message: format!("resize tty: {e}"),
+                    },
+                },
+                None => Response::Error {
+                    message: "the container has no tty".into(),
+                },
+            };
+            let _ = reply(conn.get_mut(), &resp).await;
+        }
+        Request::CloseStdin => {
+            let tx = shared.borrow().stdin.clone();
+            if let Some(tx) = tx {
+                let _ = tx.send(StdinMsg::Close).await;
+            }
+            let _ = reply(conn.get_mut(), &Response::Ok).await;
+        }
+        Request::Attach {
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            if exit.borrow().is_some() {
+                let _ = reply(
+                    conn.get_mut(),
+                    &Response::Error {
+                        message: "container has exited".into(),
+                    },
+                )
+                .await;
+                return;
+            }
+            let (tx, mut rx) = mpsc::channel::<Vec<u8>>(32);
+            let (stdin_tx, stdin_once) = {
+                let mut sh = shared.borrow_mut();
+                sh.subscribers.push(Subscriber { tx, stdout, stderr });
+                (sh.stdin.clone(), sh.stdin_once)
+            };
+            if reply(conn.get_mut(), &Response::Ok).await.is_err() {
+                return;
+            }
+            let stream = conn.into_inner();
+            let (mut rd, mut wr) = stream.into_split();
+            let input = async {
+                let Some(tx) = stdin_tx.filter(|_| stdin) else {
+                    return std::future::pending::<()>().await;
+                };
+                let mut buf = vec![0u8; READ_CHUNK];
+                loop {
+                    match rd.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if tx.send(StdinMsg::Data(buf[..n].to_vec())).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                if stdin_once {
+                    let _ = tx.send(StdinMsg::Close).await;
+                }
+                std::future::pending::<()>().await
+            };
+            let output = async {
+                while let Some(frame) = rx.recv().await {
+                    if wr.write_all(&frame).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = wr.shutdown().await;
+            };
+            // The attachment ends with its output: at the container's exit or
+            // when the client goes away.
+            tokio::select! {
+                _ = input => {}
+                _ = output => {}
+            }
+        }
+    }
+}
+
+async fn reply(conn: &mut UnixStream, resp: &Response) -> io::Result<()> {
+    let mut line = serde_json::to_vec(resp).map_err(io::Error::other)?;
+    line.push(b'\n');
+    conn.write_all(&line).await
+}
+
+/// Docker's json-file log: one JSON object per line of output,
+/// `{"log":"…\n","stream":"stdout","time":"RFC3339Nano"}`.
+struct JsonLog {
+    out: Option<BufWriter<File>>,
+    partial: [Vec<u8>; 3],
+}
+
+impl JsonLog {
+    fn open(path: &Path) -> io::Result<JsonLog> {
+        let f = File::options().create(true).append(true).open(path)?;
+        Ok(JsonLog {
+            out: Some(BufWriter::with_capacity(64 * 1024, f)),
+            partial: Default::default(),
+        })
+    }
+
+    fn discard() -> JsonLog {
+        JsonLog {
+            out: None,
+            partial: Default::default(),
+        }
+    }
+
+    fn write(&mut self, stream: u8, mut data: &[u8]) {
+        let idx = usize::from(stream.min(2));
+        let now = now_rfc3339();
+        while !data.is_empty() {
+            let (line, rest) = match memchr(b'\n', data) {
+                Some(i) => data.split_at(i + 1),
+                None => (data, &data[data.len()..]),
+            };
+            data = rest;
+            let complete = line.ends_with(b"\n");
+            if self.partial[idx].is_empty() && complete {
+                self.emit(idx, line, &now);
+                continue;
+            }
+            self.partial[idx].extend_from_slice(line);
+            if complete || self.partial[idx].len() >= MAX_LOG_LINE {
+                let buf = std::mem::take(&mut self.partial[idx]);
+                self.emit(idx, &buf, &now);
+            }
+        }
+        if let Some(out) = self.out.as_mut() {
+            let _ = out.flush();
+        }
+    }
+
+    fn flush_stream(&mut self, stream: u8) {
+        let idx = usize::from(stream.min(2));
+        if !self.partial[idx].is_empty() {
+            let buf = std::mem::take(&mut self.partial[idx]);
+            self.emit(idx, &buf, &now_rfc3339());
+        }
+        if let Some(out) = self.out.as_mut() {
+            let _ = out.flush();
+        }
+    }
+
+    fn flush_partials(&mut self) {
+        for s in 1..=2 {
+            self.flush_stream(s);
+        }
+        if let Some(out) = self.out.as_mut() {
+            let _ = out.get_ref().sync_data();
+        }
+    }
+
+    fn emit(&mut self, idx: usize, line: &[u8], time: &str) {
+        let Some(out) = self.out.as_mut() else { return };
+        let entry = serde_json::json!({
+            "log": String::from_utf8_lossy(line),
+            "stream": if idx == 2 { "stderr" } else { "stdout" },
+            "time": time,
+        });
+        let _ = serde_json::to_writer(&mut *out, &entry);
+        let _ = out.write_all(b"\n");
+    }
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_log(path: &Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn json_log_splits_lines_per_stream_and_keeps_partials() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut log = JsonLog::open(&path).unwrap();
+        log.write(1, b"out1\nou");
+        log.write(2, b"err1\n");
+        log.write(1, b"t2\n");
+        log.write(1, b"tail");
+        log.flush_partials();
+        let entries = read_log(&path);
+        let got: Vec<(String, String)> = entries
+            .iter()
+            .map(|e| {
+                (
+                    e["stream"].as_str().unwrap().to_string(),
+                    e["log"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("stdout".into(), "out1\n".into()),
+                ("stderr".into(), "err1\n".into()),
+                ("stdout".into(), "out2\n".into()),
+                ("stdout".into(), "tail".into()),
+            ]
+        );
+        assert!(entries[0]["time"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn json_log_cuts_overlong_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut log = JsonLog::open(&path).unwrap();
+        let long = vec![b'x'; MAX_LOG_LINE + 10];
+        log.write(1, &long);
+        log.write(1, b"\n");
+        log.flush_partials();
+        let entries = read_log(&path);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0]["log"].as_str().unwrap().len(), MAX_LOG_LINE + 10);
+        assert_eq!(entries[1]["log"].as_str().unwrap(), "\n");
+    }
+}

@@ -1,0 +1,102 @@
+//! `docker run -t` under a real pseudo-terminal: the container gets a TTY
+//! and window resizes reach it.
+
+mod common;
+
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::Berthd;
+use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+use rustix::termios::{Winsize, tcsetwinsize};
+
+fn pty() -> (OwnedFd, OwnedFd) {
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    (master, slave.into())
+}
+
+fn set_size(fd: impl AsFd, rows: u16, cols: u16) {
+    tcsetwinsize(
+        fd,
+        Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        },
+    )
+    .unwrap();
+}
+
+/// Reads the master until `needle` shows up in what was read so far.
+fn read_until(rx: &mpsc::Receiver<Vec<u8>>, seen: &mut String, needle: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while !seen.contains(needle) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            Err(_) => panic!("did not see {needle:?} in the terminal; got {seen:?}"),
+        }
+    }
+}
+
+#[test]
+fn run_t_gets_a_tty_and_resizes() {
+    require_env!();
+    let d = Berthd::start();
+    let (master, slave) = pty();
+    set_size(&master, 24, 80);
+    let script = "tty; stty size; trap 'stty size; exit 0' WINCH; while true; do sleep 0.1; done";
+    let mut child = d
+        .docker_cmd(&["run", "-it", "--rm", "busybox", "sh", "-c", script])
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let mut reader = std::fs::File::from(master.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    read_until(&rx, &mut seen, "/dev/pts/", Duration::from_secs(30));
+    read_until(&rx, &mut seen, "24 80", Duration::from_secs(10));
+    set_size(&master, 40, 100);
+    // What a terminal emulator does on resize: the CLI gets SIGWINCH and
+    // sends the new size to the daemon.
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::WINCH,
+    )
+    .unwrap();
+    read_until(&rx, &mut seen, "40 100", Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "docker run -t did not exit; terminal: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "terminal: {seen:?}");
+}
