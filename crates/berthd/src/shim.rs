@@ -296,7 +296,13 @@ async fn serve(cfg: ShimConfig, bundle: PathBuf, setup: Setup) {
             return;
         }
     };
-    let accept = tokio::task::spawn_local(accept_loop(listener, shared.clone(), exit_rx));
+    let active = Rc::new(std::cell::Cell::new(0usize));
+    let accept = tokio::task::spawn_local(accept_loop(
+        listener,
+        shared.clone(),
+        exit_rx,
+        active.clone(),
+    ));
     let pumps: Vec<JoinHandle<()>> = outputs
         .into_iter()
         .map(|(stream, fd)| tokio::task::spawn_local(pump(fd, stream, shared.clone())))
@@ -326,10 +332,8 @@ async fn serve(cfg: ShimConfig, bundle: PathBuf, setup: Setup) {
     if let Err(e) = write_exit_file(&bundle, &status) {
         eprintln!("shim: write {EXIT_FILE}: {e}");
     }
-    let _ = exit_tx.send(Some(status));
-    // Let waiters get their reply and attachers their last bytes.
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    accept.abort();
+    // The runtime's record of the container goes before anyone hears of the
+    // exit: a restart that follows at once must be able to create it again.
     let runtime = OciRuntime::new(cfg.runtime.clone(), cfg.runtime_root.clone());
     let _ = Command::new(runtime.binary())
         .args(runtime.delete_args(&cfg.id, true))
@@ -337,7 +341,17 @@ async fn serve(cfg: ShimConfig, bundle: PathBuf, setup: Setup) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+    // Unlink our socket before anyone hears of the exit: the next start's
+    // shim binds the same path, and must not lose it to us.
+    accept.abort();
     let _ = std::fs::remove_file(&cfg.socket);
+    let _ = exit_tx.send(Some(status));
+    // Let waiters get their reply and attachers their last bytes (bounded:
+    // a client that stops reading does not keep us alive).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while active.get() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
 async fn futures_join(handles: Vec<JoinHandle<()>>) {
@@ -508,12 +522,18 @@ async fn accept_loop(
     listener: UnixListener,
     shared: Rc<RefCell<Shared>>,
     exit: watch::Receiver<Option<ExitStatus>>,
+    active: Rc<std::cell::Cell<usize>>,
 ) {
     loop {
         let Ok((conn, _)) = listener.accept().await else {
             continue;
         };
-        tokio::task::spawn_local(handle(conn, shared.clone(), exit.clone()));
+        let (shared, exit, active) = (shared.clone(), exit.clone(), active.clone());
+        active.set(active.get() + 1);
+        tokio::task::spawn_local(async move {
+            handle(conn, shared, exit).await;
+            active.set(active.get() - 1);
+        });
     }
 }
 

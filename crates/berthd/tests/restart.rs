@@ -19,7 +19,7 @@ fn containers_survive_a_daemon_crash() {
         "busybox",
         "sh",
         "-c",
-        "i=0; while true; do echo beat $i; i=$((i+1)); sleep 0.2; done",
+        "trap 'exit 143' TERM; i=0; while true; do echo beat $i; i=$((i+1)); sleep 0.2; done",
     ]);
     d.ok(&[
         "run",

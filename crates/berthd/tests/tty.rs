@@ -57,7 +57,10 @@ fn run_t_gets_a_tty_and_resizes() {
     let d = Berthd::start();
     let (master, slave) = pty();
     set_size(&master, 24, 80);
-    let script = "tty; stty size; trap 'stty size; exit 0' WINCH; while true; do sleep 0.1; done";
+    // The CLI nudges the size at start (h+1, w+1, then h, w), so the trap
+    // reports every size and the script ends on the one we set later.
+    let script = "tty; stty size; trap 's=$(stty size); echo size $s; [ \"$s\" = \"40 100\" ] && touch /tmp/done' WINCH; \
+                  while [ ! -e /tmp/done ]; do sleep 0.1; done";
     let mut child = d
         .docker_cmd(&["run", "-it", "--rm", "busybox", "sh", "-c", script])
         .stdin(Stdio::from(slave.try_clone().unwrap()))
@@ -80,13 +83,26 @@ fn run_t_gets_a_tty_and_resizes() {
     read_until(&rx, &mut seen, "24 80", Duration::from_secs(10));
     set_size(&master, 40, 100);
     // What a terminal emulator does on resize: the CLI gets SIGWINCH and
-    // sends the new size to the daemon.
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
-        rustix::process::Signal::WINCH,
-    )
-    .unwrap();
-    read_until(&rx, &mut seen, "40 100", Duration::from_secs(10));
+    // sends the new size to the daemon. The CLI installs its handler only
+    // after the start returns, so repeat until the container reports it.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+            rustix::process::Signal::WINCH,
+        )
+        .unwrap();
+        while let Ok(chunk) = rx.recv_timeout(Duration::from_millis(300)) {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        if seen.contains("size 40 100") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the resize never reached the container: {seen:?}"
+        );
+    }
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {

@@ -46,11 +46,19 @@ impl Daemon {
             Ok(()) => Ok(true),
             Err(e) => {
                 self.cleanup_task(&c);
-                let mut g = c.lock();
-                g.task_live = false;
-                g.rec.state.error = e.message.clone();
-                g.rec.state.exit_code = start_failure_code(&e.message);
-                let _ = c.commit(&g);
+                let auto_remove = {
+                    let mut g = c.lock();
+                    g.task_live = false;
+                    g.rec.state.error = e.message.clone();
+                    g.rec.state.exit_code = start_failure_code(&e.message);
+                    let _ = c.commit(&g);
+                    g.rec.host_config.auto_remove
+                };
+                // `docker run --rm` waits for the removal even when the
+                // start fails, as dockerd removes such a container.
+                if auto_remove {
+                    self.spawn_auto_remove(c.id.clone());
+                }
                 Err(e)
             }
         }
@@ -190,20 +198,24 @@ impl Daemon {
         };
         tracing::debug!(container = %c.id, code = status.code, "exited");
         if auto_remove {
-            let d = self.clone();
-            let id = c.id.clone();
-            tokio::spawn(async move {
-                let opts = RemoveOptions {
-                    force: true,
-                    volumes: true,
-                };
-                if let Err(e) = d.container_remove(&id, opts).await
-                    && e.kind != ErrorKind::NotFound
-                {
-                    tracing::warn!(container = %id, error = %e, "auto-remove");
-                }
-            });
+            self.spawn_auto_remove(c.id.clone());
         }
+    }
+
+    /// `--rm`: removal with its anonymous volumes, after the ops lock frees.
+    fn spawn_auto_remove(self: &Arc<Self>, id: String) {
+        let d = self.clone();
+        tokio::spawn(async move {
+            let opts = RemoveOptions {
+                force: true,
+                volumes: true,
+            };
+            if let Err(e) = d.container_remove(&id, opts).await
+                && e.kind != ErrorKind::NotFound
+            {
+                tracing::warn!(container = %id, error = %e, "auto-remove");
+            }
+        });
     }
 
     /// Releases what a task held on the host: the rootfs mount and the
