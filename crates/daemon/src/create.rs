@@ -640,7 +640,7 @@ mod tests {
         assert!(m.anonymous && m.kind == MountKind::Volume);
         let m = parse_bind("/h:/c:ro,rshared").unwrap();
         assert_eq!(m.propagation, "rshared");
-        let m = parse_bind("v:/c:nocopy").unwrap();
+        let m = parse_bind("vv:/c:nocopy").unwrap();
         assert!(!m.copy_data);
         for bad in [
             "/c:rw",
