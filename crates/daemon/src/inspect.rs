@@ -67,6 +67,13 @@ impl Daemon {
         resp.log_path = c.log_path().to_string_lossy().into_owned();
         resp.graph_driver = Some(self.graph_driver_data(&rec));
         resp.network_settings.networks = Some(networks(&rec));
+        // The top-level fields API 1.52 dropped; the docker 28 CLI (1.50)
+        // and scripts' `{{.NetworkSettings.IPAddress}}` still read them.
+        resp.network_settings.legacy = Some(
+            berth_api_types::container::LegacyNetworkSettings::from_endpoint(
+                &EndpointSettings::default(),
+            ),
+        );
         resp.network_settings.sandbox_key = if st.status.is_live()
             && matches!(
                 NetworkMode::parse(&rec.host_config.network_mode),
