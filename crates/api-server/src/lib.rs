@@ -2,6 +2,8 @@
 //! prefixes, hijacked streams, and errors in Docker's shape. The engine is
 //! reached only through the traits in [`backend`].
 
+#![forbid(unsafe_code)]
+
 pub mod backend;
 mod endpoints;
 pub mod error;

@@ -1,8 +1,12 @@
 //! berthd: a Docker Engine–compatible daemon. `berthd` serves the Engine API
 //! on a unix socket; `berthd shim` is the per-container keeper it spawns.
 
+// Unsafe code lives in `sys` only.
+#![deny(unsafe_code)]
+
 mod backend;
 mod shim;
+#[allow(unsafe_code)]
 mod sys;
 
 use std::os::unix::fs::PermissionsExt;

@@ -116,3 +116,47 @@ fn run_t_gets_a_tty_and_resizes() {
     };
     assert!(status.success(), "terminal: {seen:?}");
 }
+
+#[test]
+fn detach_keys_leave_the_container_running() {
+    require_env!();
+    let d = Berthd::start();
+    let (master, slave) = pty();
+    set_size(&master, 24, 80);
+    let mut child = d
+        .docker_cmd(&["run", "-it", "--name", "det", "busybox", "sh"])
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let mut reader = std::fs::File::from(master.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut writer = std::fs::File::from(master);
+    let mut seen = String::new();
+    use std::io::Write;
+    writer.write_all(b"echo mark$((1+1))\r").unwrap();
+    read_until(&rx, &mut seen, "mark2", Duration::from_secs(30));
+    // ctrl-p ctrl-q: Docker's default detach sequence.
+    writer.write_all(&[0x10, 0x11]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        while let Ok(chunk) = rx.recv_timeout(Duration::from_millis(50)) {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(Instant::now() < deadline, "docker run -it did not detach: {seen:?}");
+    }
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Running}}", "det"]), "true");
+    d.ok(&["rm", "-f", "det"]);
+}

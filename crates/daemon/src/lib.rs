@@ -2,6 +2,9 @@
 //! machine, and restoring it all when berthd starts. The API server reaches
 //! it through the backend traits, implemented by the binary.
 
+// Unsafe code lives in `sys` only.
+#![deny(unsafe_code)]
+
 mod attach;
 mod container;
 mod create;
@@ -13,6 +16,7 @@ pub mod logs;
 mod names;
 mod netfiles;
 mod network;
+#[allow(unsafe_code)]
 mod sys;
 mod system;
 mod task;
@@ -167,6 +171,7 @@ impl Daemon {
                 }
                 Ok((_pid, Some(status))) => self.handle_exit(&c, status).await,
                 Err(_) => {
+                    let _ = self.runtime.delete(&c.id, true).await;
                     let status = lifecycle::exit_after_shim_gone(&c.paths.bundle);
                     if status.code == 255 {
                         let mut g = c.lock();

@@ -170,7 +170,11 @@ impl Daemon {
             let client = c.paths.client();
             let status = match client.wait().await {
                 Ok(s) => s,
-                Err(_) => exit_after_shim_gone(&c.paths.bundle),
+                Err(_) => {
+                    // The shim died without cleaning up after the runtime.
+                    let _ = d.runtime.delete(&c.id, true).await;
+                    exit_after_shim_gone(&c.paths.bundle)
+                }
             };
             d.handle_exit(&c, status).await;
         });
@@ -613,8 +617,8 @@ impl Daemon {
             g.pending.clear();
             g.rec.clone()
         };
+        // The shim removed the runtime's state when the task ended.
         self.cleanup_task(&c);
-        let _ = self.runtime.delete(&c.id, true).await;
         let snapshotter = self.images.snapshotter().clone();
         let key = rec.snapshot_key.clone();
         let removed = tokio::task::spawn_blocking(move || snapshotter.remove(&key))

@@ -94,6 +94,12 @@ impl Daemon {
                 id: runtime_version,
             },
             security_options: Some(vec!["name=seccomp,profile=builtin".into()]),
+            plugins: berth_api_types::system::PluginsInfo {
+                volume: Some(vec!["local".into()]),
+                network: Some(vec!["host".into(), "null".into()]),
+                authorization: None,
+                log: Some(vec!["json-file".into()]),
+            },
             ..Default::default()
         }
     }
