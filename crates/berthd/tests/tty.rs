@@ -51,18 +51,16 @@ fn read_until(rx: &mpsc::Receiver<Vec<u8>>, seen: &mut String, needle: &str, tim
     }
 }
 
-#[test]
-fn run_t_gets_a_tty_and_resizes() {
-    require_env!();
-    let d = Berthd::start();
+/// Runs the docker CLI with a fresh pty (24x80) as its terminal; returns
+/// the child, the master (for input and resizes) and what the master reads.
+fn docker_on_pty(
+    d: &Berthd,
+    args: &[&str],
+) -> (std::process::Child, OwnedFd, mpsc::Receiver<Vec<u8>>) {
     let (master, slave) = pty();
     set_size(&master, 24, 80);
-    // The CLI nudges the size at start (h+1, w+1, then h, w), so the trap
-    // reports every size and the script ends on the one we set later.
-    let script = "tty; stty size; trap 's=$(stty size); echo size $s; [ \"$s\" = \"40 100\" ] && touch /tmp/done' WINCH; \
-                  while [ ! -e /tmp/done ]; do sleep 0.1; done";
-    let mut child = d
-        .docker_cmd(&["run", "-it", "--rm", "busybox", "sh", "-c", script])
+    let child = d
+        .docker_cmd(args)
         .stdin(Stdio::from(slave.try_clone().unwrap()))
         .stdout(Stdio::from(slave.try_clone().unwrap()))
         .stderr(Stdio::from(slave))
@@ -78,6 +76,20 @@ fn run_t_gets_a_tty_and_resizes() {
             }
         }
     });
+    (child, master, rx)
+}
+
+#[test]
+fn run_t_gets_a_tty_and_resizes() {
+    require_env!();
+    let d = Berthd::start();
+    // The CLI already resizes the TTY right after the start (a WINCH of
+    // its own), so the trap reports every size and the script ends only on
+    // the one this test sets later.
+    let script = "tty; stty size; trap 's=$(stty size); echo size $s; [ \"$s\" = \"40 100\" ] && touch /tmp/done' WINCH; \
+                  while [ ! -e /tmp/done ]; do sleep 0.1; done";
+    let (mut child, master, rx) =
+        docker_on_pty(&d, &["run", "-it", "--rm", "busybox", "sh", "-c", script]);
     let mut seen = String::new();
     read_until(&rx, &mut seen, "/dev/pts/", Duration::from_secs(30));
     read_until(&rx, &mut seen, "24 80", Duration::from_secs(10));
@@ -121,25 +133,8 @@ fn run_t_gets_a_tty_and_resizes() {
 fn detach_keys_leave_the_container_running() {
     require_env!();
     let d = Berthd::start();
-    let (master, slave) = pty();
-    set_size(&master, 24, 80);
-    let mut child = d
-        .docker_cmd(&["run", "-it", "--name", "det", "busybox", "sh"])
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave))
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let mut reader = std::fs::File::from(master.try_clone().unwrap());
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, master, rx) =
+        docker_on_pty(&d, &["run", "-it", "--name", "det", "busybox", "sh"]);
     let mut writer = std::fs::File::from(master);
     let mut seen = String::new();
     use std::io::Write;
@@ -155,8 +150,14 @@ fn detach_keys_leave_the_container_running() {
         while let Ok(chunk) = rx.recv_timeout(Duration::from_millis(50)) {
             seen.push_str(&String::from_utf8_lossy(&chunk));
         }
-        assert!(Instant::now() < deadline, "docker run -it did not detach: {seen:?}");
+        assert!(
+            Instant::now() < deadline,
+            "docker run -it did not detach: {seen:?}"
+        );
     }
-    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Running}}", "det"]), "true");
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Running}}", "det"]),
+        "true"
+    );
     d.ok(&["rm", "-f", "det"]);
 }
