@@ -175,4 +175,16 @@ fn refuses_a_second_daemon_and_replaces_a_stale_socket() {
         "{}",
         stderr(&out)
     );
+    // Not root: one clear line.
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_berthd"))
+        .arg("-H")
+        .arg(format!("unix://{}/z.sock", other.path().display()))
+        .output()
+        .expect("setpriv (util-linux)");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("must run as root"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
 }
