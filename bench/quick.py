@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A first, small benchmark: `docker run --rm busybox true` latency and memory,
-berthd against Debian's dockerd on this machine, in one run, interleaved.
+and (with --cp) the container-filesystem workloads, berthd against Debian's
+dockerd on this machine, in one run, interleaved.
 
-    bench/quick.py [--runs N]
+    bench/quick.py [--runs N] [--cp] [--cp-runs N]
 
 Needs root, a release build (cargo build --release -p berthd), runc,
 busybox-static and Debian's docker.io (for dockerd; skipped with a note if
@@ -82,6 +83,8 @@ class Engine:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--cp", action="store_true", help="also docker cp / export / diff workloads")
+    ap.add_argument("--cp-runs", type=int, default=3)
     args = ap.parse_args()
     if not os.path.exists(BERTHD):
         sys.exit("build first: cargo build --release -p berthd")
@@ -129,12 +132,75 @@ def main():
             print(f"ratio berthd/dockerd (median): {statistics.median(lat['berthd']) / statistics.median(lat['dockerd']):.2f}")
         print("\nidle daemon RSS (KiB):", json.dumps(idle))
         print("per-container keeper RSS (KiB; berth shim vs containerd-shim):", json.dumps(per_container))
+        if args.cp:
+            cp_bench(engines, tmp, args.cp_runs)
     finally:
         for e in engines:
             e.stop()
         subprocess.run(["sh", "-c", f"grep -e {tmp} -e /run/bb-{os.getpid()} /proc/self/mountinfo | awk '{{print $5}}' | sort -r | xargs -r -n1 umount -l"], check=False)
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(f"/run/bb-{os.getpid()}", ignore_errors=True)
+
+
+def sh(cmd, env=None):
+    t0 = time.perf_counter()
+    subprocess.run(["sh", "-c", cmd], env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def cp_bench(engines, tmp, runs):
+    """docker cp in/out of one 1 GiB file and of 50,000 4 KiB files in 500
+    dirs (CLI, and raw API with curl for out), export, diff; floors for
+    reading and packing the same data on the host."""
+    data = f"{tmp}/data"
+    os.makedirs(f"{data}/small", exist_ok=True)
+    subprocess.run(["sh", "-c", f"head -c 1073741824 /dev/urandom > {data}/big"], check=True)
+    block = os.urandom(4096)
+    for d in range(500):
+        os.makedirs(f"{data}/small/d{d}", exist_ok=True)
+        for f in range(100):
+            with open(f"{data}/small/d{d}/f{f}", "wb") as fh:
+                fh.write(block)
+    subprocess.run(["sync"])
+    results = {}
+
+    def record(name, engine, secs):
+        results.setdefault(name, {}).setdefault(engine, []).append(secs)
+
+    for r in range(runs):
+        for e in engines:
+            c = f"cpb{r}"
+            e.docker("create", "--name", c, *e.extra, "busybox", "true")
+            record("cp in: 1 GiB file (CLI)", e.name, sh(f"docker cp {data}/big {c}:/big", e.env))
+            record("cp in: 50k small files (CLI)", e.name, sh(f"docker cp {data}/small {c}:/small", e.env))
+            record("cp out: 1 GiB file (CLI, to stdout)", e.name, sh(f"docker cp {c}:/big - > /dev/null", e.env))
+            record("cp out: 50k small files (CLI, to stdout)", e.name, sh(f"docker cp {c}:/small - > /dev/null", e.env))
+            api = f"curl -sf --unix-socket {e.sock} -o /dev/null"
+            record("cp out: 1 GiB file (raw API)", e.name, sh(f"{api} 'http://x/v1.41/containers/{c}/archive?path=/big'"))
+            record("cp out: 50k small files (raw API)", e.name, sh(f"{api} 'http://x/v1.41/containers/{c}/archive?path=/small'"))
+            record("cp in: 50k small files (raw API)", e.name,
+                   sh(f"tar -C {data} -cf - small | curl -sf --unix-socket {e.sock} -o /dev/null -X PUT -T - "
+                      f"'http://x/v1.41/containers/{c}/archive?path=/tmp'"))
+            record("export (1 GiB + 100k files)", e.name, sh(f"docker export {c} > /dev/null", e.env))
+            record("diff (100k changed files)", e.name, sh(f"docker diff {c} > /dev/null", e.env))
+            e.docker("rm", "-f", c)
+        record("cp out: 1 GiB file (raw API)", "floor: cat", sh(f"cat {data}/big > /dev/null"))
+        record("cp out: 50k small files (raw API)", "floor: tar|cat", sh(f"tar -C {data} -cf - small | cat > /dev/null"))
+    print(f"\ncontainer filesystem workloads, {runs} runs each, interleaved (median seconds; throughput)")
+    sizes = {"1 GiB": 1 << 30, "50k": 50000}
+    for name, per in results.items():
+        line = f"{name:42}"
+        for eng, xs in per.items():
+            m = statistics.median(xs)
+            rate = ""
+            if "1 GiB" in name:
+                rate = f" {sizes['1 GiB'] / m / 1e6:7.0f} MB/s"
+            elif "50k" in name:
+                rate = f" {sizes['50k'] / m:7.0f} files/s"
+            line += f" | {eng}: {m:6.3f}s{rate}"
+        if "berthd" in per and "dockerd" in per:
+            line += f" | berthd/dockerd time ratio {statistics.median(per['berthd']) / statistics.median(per['dockerd']):.2f}"
+        print(line)
 
 
 if __name__ == "__main__":

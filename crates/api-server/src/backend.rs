@@ -232,6 +232,47 @@ pub trait VolumeBackend: Send + Sync + 'static {
     ) -> impl Future<Output = ApiResult<t::volume::PruneReport>> + Send;
 }
 
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExtractOptions {
+    pub no_overwrite_dir_non_dir: bool,
+    pub copy_uid_gid: bool,
+}
+
+/// The container filesystem: docker cp, export, diff.
+pub trait ArchiveBackend: Send + Sync + 'static {
+    /// HEAD /archive.
+    fn container_stat_path(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> impl Future<Output = ApiResult<t::container::PathStat>> + Send;
+    /// GET /archive: the stat (for the header) and the tar stream.
+    fn container_archive(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> impl Future<Output = ApiResult<(t::container::PathStat, ByteStream)>> + Send;
+    /// PUT /archive.
+    fn container_extract(
+        &self,
+        id: &str,
+        path: &str,
+        opts: ExtractOptions,
+        body: ByteStream,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    fn container_export(&self, id: &str) -> impl Future<Output = ApiResult<ByteStream>> + Send;
+    fn container_changes(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = ApiResult<Vec<t::container::FilesystemChange>>> + Send;
+}
+
 /// Everything the server routes to.
-pub trait Backend: SystemBackend + ContainerBackend + ImageBackend + VolumeBackend {}
-impl<T: SystemBackend + ContainerBackend + ImageBackend + VolumeBackend> Backend for T {}
+pub trait Backend:
+    SystemBackend + ContainerBackend + ArchiveBackend + ImageBackend + VolumeBackend
+{
+}
+impl<T: SystemBackend + ContainerBackend + ArchiveBackend + ImageBackend + VolumeBackend> Backend
+    for T
+{
+}

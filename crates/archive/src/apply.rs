@@ -27,6 +27,7 @@ use std::rc::Rc;
 use rustix::fs::{self as rfs, AtFlags, Dir, FileType, Mode, OFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 
+use crate::entry::{self, Kind, ParseError};
 use crate::fsutil::{open_dir_at, open_dir_path, remove_all_at};
 use crate::xattr::{self, Target};
 use crate::{Error, ErrorKind, Result};
@@ -187,15 +188,6 @@ fn shown(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-enum Kind {
-    Dir,
-    File,
-    Symlink(Vec<u8>),
-    Hardlink(Vec<u8>),
-    Device(FileType, u32, u32),
-    Fifo,
-}
-
 struct Meta {
     mode: u32,
     uid: u32,
@@ -236,136 +228,37 @@ fn ts(sec: i64, nsec: i64) -> Timespec {
     }
 }
 
-/// Parses a PAX time ("1700000000.123456789", possibly negative).
-fn parse_pax_time(v: &[u8]) -> Option<(i64, i64)> {
-    let s = std::str::from_utf8(v).ok()?;
-    let (neg, s) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (secs, frac) = match s.split_once('.') {
-        Some((a, b)) => (a, b),
-        None => (s, ""),
-    };
-    if secs.is_empty()
-        || !secs.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let secs: i64 = secs.parse().ok()?;
-    let mut nanos: i64 = 0;
-    for (i, b) in frac.bytes().take(9).enumerate() {
-        nanos += i64::from(b - b'0') * 10i64.pow(8 - i as u32);
-    }
-    if neg {
-        if nanos > 0 {
-            Some((-secs - 1, 1_000_000_000 - nanos))
-        } else {
-            Some((-secs, 0))
-        }
-    } else {
-        Some((secs, nanos))
-    }
-}
-
 impl Applier {
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<()> {
-        let hdr = e.header().clone();
-        let etype = hdr.entry_type();
-        if etype.is_pax_global_extensions() {
-            // git-archive writes one; Docker and containerd ignore them.
-            return Ok(());
-        }
-        let raw = e.path_bytes().into_owned();
+        let p = match entry::parse(e) {
+            Ok(Some(p)) => p,
+            // A PAX global header: git-archive writes one; Docker and
+            // containerd ignore them.
+            Ok(None) => return Ok(()),
+            Err(ParseError::Stream(err)) => return Err(stream_err(err)),
+            Err(ParseError::Invalid { name, why }) => return Err(invalid(&shown(&name), why)),
+        };
+        let raw = p.raw;
         let name = shown(&raw);
         self.stats.entries += 1;
         let comps = clean(&raw).map_err(|why| invalid(&name, why))?;
-
-        let mut xattrs = Vec::new();
-        let mut pax_mtime = None;
-        let mut pax_atime = None;
-        if let Some(exts) = e.pax_extensions().map_err(stream_err)? {
-            for ext in exts {
-                let ext = ext.map_err(stream_err)?;
-                let key = ext.key_bytes();
-                if let Some(k) = key.strip_prefix(b"SCHILY.xattr.") {
-                    xattrs.push((k.to_vec(), ext.value_bytes().to_vec()));
-                } else if key == b"mtime" {
-                    pax_mtime = parse_pax_time(ext.value_bytes());
-                } else if key == b"atime" {
-                    pax_atime = parse_pax_time(ext.value_bytes());
-                }
-            }
-        }
-        let link = e.link_name_bytes().map(|c| c.into_owned());
-
-        let mode = hdr.mode().map_err(|err| invalid(&name, err))? & 0o7777;
-        let uid = hdr.uid().map_err(|err| invalid(&name, err))?;
-        let gid = hdr.gid().map_err(|err| invalid(&name, err))?;
-        let uid = u32::try_from(uid).map_err(|_| invalid(&name, "uid out of range"))?;
-        let gid = u32::try_from(gid).map_err(|_| invalid(&name, "gid out of range"))?;
-        let (msec, mnsec) = match pax_mtime {
-            Some(t) => t,
-            None => {
-                let m = hdr.mtime().map_err(|err| invalid(&name, err))?;
-                (i64::try_from(m).unwrap_or(i64::MAX), 0)
-            }
-        };
+        let (msec, mnsec) = p.mtime;
         // containerd sets atime to the later of atime and mtime.
-        let (asec, ansec) = match pax_atime {
+        let (asec, ansec) = match p.atime {
             Some(a) if a > (msec, mnsec) => a,
             _ => (msec, mnsec),
         };
         let meta = Meta {
-            mode,
-            uid,
-            gid,
+            mode: p.mode,
+            uid: p.uid,
+            gid: p.gid,
             times: Timestamps {
                 last_access: ts(asec, ansec),
                 last_modification: ts(msec, mnsec),
             },
-            xattrs,
+            xattrs: p.xattrs,
         };
-
-        let kind = match etype {
-            // Go's archive/tar reads an old-style regular entry ('\0') whose
-            // name ends in '/' as a directory.
-            tar::EntryType::Regular if hdr.as_bytes()[156] == 0 && raw.ends_with(b"/") => Kind::Dir,
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                Kind::File
-            }
-            tar::EntryType::Directory => Kind::Dir,
-            tar::EntryType::Symlink => {
-                Kind::Symlink(link.ok_or_else(|| invalid(&name, "symlink without a target"))?)
-            }
-            tar::EntryType::Link => {
-                Kind::Hardlink(link.ok_or_else(|| invalid(&name, "hardlink without a target"))?)
-            }
-            tar::EntryType::Char | tar::EntryType::Block => {
-                let major = hdr
-                    .device_major()
-                    .map_err(|err| invalid(&name, err))?
-                    .unwrap_or(0);
-                let minor = hdr
-                    .device_minor()
-                    .map_err(|err| invalid(&name, err))?
-                    .unwrap_or(0);
-                let t = if etype == tar::EntryType::Char {
-                    FileType::CharacterDevice
-                } else {
-                    FileType::BlockDevice
-                };
-                Kind::Device(t, major, minor)
-            }
-            tar::EntryType::Fifo => Kind::Fifo,
-            other => {
-                return Err(invalid(
-                    &name,
-                    format!("unsupported tar entry type {:?}", other.as_byte() as char),
-                ));
-            }
-        };
+        let kind = p.kind;
 
         // Docker's UnpackLayer skips AUFS metadata at the layer root
         // (`.wh..wh.plnk`, `.wh..wh.aufs`), but not a root opaque marker.

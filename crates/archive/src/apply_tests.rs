@@ -1,4 +1,5 @@
 use super::*;
+use crate::entry::parse_pax_time;
 use crate::testutil::{LayerBuilder, RawEntry, require_root};
 use std::collections::BTreeMap;
 use std::fs;

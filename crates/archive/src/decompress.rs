@@ -48,12 +48,35 @@ pub fn detect(head: &[u8]) -> Compression {
     }
 }
 
+/// The decoder `sniff_reader` picked: a `Read` of the decompressed bytes,
+/// generic over the input so callers need neither `Send` nor `'static`.
+pub enum Decoder<R: Read> {
+    Plain(Joined<R>),
+    Gzip(flate2::read::MultiGzDecoder<Joined<R>>),
+    Bzip2(bzip2::read::MultiBzDecoder<Joined<R>>),
+    Xz(liblzma::read::XzDecoder<Joined<R>>),
+    Zstd(zstd::stream::read::Decoder<'static, io::BufReader<Joined<R>>>),
+}
+
+/// The sniffed magic bytes followed by the rest of the input.
+pub type Joined<R> = io::Chain<Cursor<Vec<u8>>, R>;
+
+impl<R: Read> Read for Decoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::Plain(r) => r.read(buf),
+            Decoder::Gzip(r) => r.read(buf),
+            Decoder::Bzip2(r) => r.read(buf),
+            Decoder::Xz(r) => r.read(buf),
+            Decoder::Zstd(r) => r.read(buf),
+        }
+    }
+}
+
 /// Sniffs `r` and returns its compression and a reader of the decompressed
 /// bytes. An empty or short stream is `None` (a tar reader will then report
 /// it as truncated or empty).
-pub fn sniff<R: Read + Send + 'static>(
-    mut r: R,
-) -> io::Result<(Compression, Box<dyn Read + Send>)> {
+pub fn sniff_reader<R: Read>(mut r: R) -> io::Result<(Compression, Decoder<R>)> {
     let mut head = [0u8; PEEK];
     let mut n = 0;
     while n < PEEK {
@@ -66,16 +89,22 @@ pub fn sniff<R: Read + Send + 'static>(
     }
     let comp = detect(&head[..n]);
     let joined = Cursor::new(head[..n].to_vec()).chain(r);
-    let out: Box<dyn Read + Send> = match comp {
-        Compression::None => Box::new(joined),
+    let out = match comp {
+        Compression::None => Decoder::Plain(joined),
         // Multi-member readers: `gzip -c a >> b` and pigz produce several
         // members, which Go's readers (and so Docker) accept as one stream.
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(joined)),
-        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(joined)),
-        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(joined)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(joined)?),
+        Compression::Gzip => Decoder::Gzip(flate2::read::MultiGzDecoder::new(joined)),
+        Compression::Bzip2 => Decoder::Bzip2(bzip2::read::MultiBzDecoder::new(joined)),
+        Compression::Xz => Decoder::Xz(liblzma::read::XzDecoder::new_multi_decoder(joined)),
+        Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::new(joined)?),
     };
     Ok((comp, out))
+}
+
+/// `sniff_reader` boxed, for callers that move the reader across threads.
+pub fn sniff<R: Read + Send + 'static>(r: R) -> io::Result<(Compression, Box<dyn Read + Send>)> {
+    let (comp, d) = sniff_reader(r)?;
+    Ok((comp, Box::new(d)))
 }
 
 #[cfg(test)]

@@ -93,6 +93,29 @@ impl Error {
         }
     }
 
+    /// `<op> <what>: <Go's errno text>`, the shape of dockerd's messages
+    /// (`lstat /etc/x: no such file or directory`).
+    pub(crate) fn go(op: &str, what: &str, e: rustix::io::Errno) -> Self {
+        Error {
+            kind: kind_for_errno(e.raw_os_error()),
+            message: format!("{op} {what}: {}", crate::cp::go_errno(e)),
+            os: Some(e.raw_os_error()),
+        }
+    }
+
+    /// The same error with another kind.
+    pub(crate) fn with_kind(self, kind: ErrorKind) -> Self {
+        Error { kind, ..self }
+    }
+
+    /// The same message with `prefix` in front, keeping kind and errno.
+    pub(crate) fn prefixed(self, prefix: &str) -> Self {
+        Error {
+            message: format!("{prefix}{}", self.message),
+            ..self
+        }
+    }
+
     pub(crate) fn io_what(op: &str, what: &str, e: std::io::Error) -> Self {
         let kind = match e.raw_os_error() {
             Some(n) => kind_for_errno(n),

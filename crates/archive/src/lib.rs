@@ -1,16 +1,19 @@
 //! Tar and filesystem-tree work for container roots and image layers.
 //!
-//! So far: decompression sniffing, applying a layer onto a snapshot
-//! (`apply_layer`, with overlay or naive whiteouts), preserving tree copies
-//! (`copy_dir`, `copy_into_volume`) and fd-relative helpers the storage
-//! crates share (`fsutil`). Packing, diffs and `docker cp` come later.
+//! Decompression sniffing, applying a layer onto a snapshot (`apply_layer`,
+//! with overlay or naive whiteouts), preserving tree copies (`copy_dir`,
+//! `copy_into_volume`), fd-relative helpers the storage crates share
+//! (`fsutil`), and the container-filesystem side of `docker cp`, export and
+//! diff (`cp`).
 //!
 //! Nothing here needs `unsafe`: rustix wraps every system call used.
 #![forbid(unsafe_code)]
 
 mod apply;
 mod copy;
+pub mod cp;
 pub mod decompress;
+mod entry;
 mod error;
 pub mod fsutil;
 #[doc(hidden)]

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use berth_api_server::backend::{
-    self as b, ByteStream, ContainerBackend, HijackSession, HijackedConn, ImageBackend,
-    OutputStream, SystemBackend, VolumeBackend,
+    self as b, ArchiveBackend, ByteStream, ContainerBackend, HijackSession, HijackedConn,
+    ImageBackend, OutputStream, SystemBackend, VolumeBackend,
 };
 use berth_api_server::{ApiError, ApiResult, ErrorKind};
 use berth_api_types as t;
@@ -172,6 +172,43 @@ fn tokio_stream_from(
     mut rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
 ) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+impl ArchiveBackend for Backend {
+    async fn container_stat_path(&self, id: &str, path: &str) -> ApiResult<t::container::PathStat> {
+        self.0.container_stat_path(id, path).await.map_err(api)
+    }
+    async fn container_archive(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> ApiResult<(t::container::PathStat, ByteStream)> {
+        let (stat, rx) = self.0.container_archive(id, path).await.map_err(api)?;
+        Ok((stat, Box::pin(tokio_stream_from(rx))))
+    }
+    async fn container_extract(
+        &self,
+        id: &str,
+        path: &str,
+        o: b::ExtractOptions,
+        body: ByteStream,
+    ) -> ApiResult<()> {
+        let opts = berth_daemon::ExtractOptions {
+            no_overwrite_dir_non_dir: o.no_overwrite_dir_non_dir,
+            copy_uid_gid: o.copy_uid_gid,
+        };
+        self.0
+            .container_extract(id, path, opts, body)
+            .await
+            .map_err(api)
+    }
+    async fn container_export(&self, id: &str) -> ApiResult<ByteStream> {
+        let rx = self.0.container_export(id).await.map_err(api)?;
+        Ok(Box::pin(tokio_stream_from(rx)))
+    }
+    async fn container_changes(&self, id: &str) -> ApiResult<Vec<t::container::FilesystemChange>> {
+        self.0.container_changes(id).await.map_err(api)
+    }
 }
 
 impl ImageBackend for Backend {

@@ -166,6 +166,10 @@ pub struct Container {
     /// Serialises start/stop/restart/remove of this container. Exit handling
     /// does not take it (a stop holds it while waiting for the exit).
     pub ops: tokio::sync::Mutex<()>,
+    /// Held shared by filesystem views (docker cp, export) for as long as
+    /// their streams run; start and remove take it exclusively, so a
+    /// container is neither removed nor remounted under a stream.
+    pub fs_lock: Arc<tokio::sync::RwLock<()>>,
     watch: watch::Sender<Watch>,
 }
 
@@ -187,6 +191,7 @@ impl Container {
                 pending: Vec::new(),
             }),
             ops: tokio::sync::Mutex::new(()),
+            fs_lock: Arc::new(tokio::sync::RwLock::new(())),
             watch: watch::channel(w).0,
         })
     }

@@ -120,17 +120,9 @@ impl Daemon {
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
 
-        let snapshotter = self.images.snapshotter().clone();
-        let parent = image.top_layer.clone();
-        let key = id.to_string();
-        let prepared = tokio::task::spawn_blocking(move || {
-            snapshotter.prepare(&key, parent.as_deref(), BTreeMap::new())
-        })
-        .await
-        .map_err(|e| Error::internal(e.to_string()))?;
-        if let Err(e) = prepared {
+        if let Err(e) = self.prepare_rootfs(id, image.top_layer.clone()).await {
             let _ = std::fs::remove_dir_all(&dir);
-            return Err(e.into());
+            return Err(e);
         }
 
         let mut all_args: Vec<String> = config.entrypoint.clone().unwrap_or_default();
@@ -160,7 +152,7 @@ impl Daemon {
             snapshot_key: id.to_string(),
         };
         if let Err(e) = save_record(&dir, &rec) {
-            let _ = self.images.snapshotter().remove(id);
+            let _ = self.remove_rootfs(id);
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
@@ -171,6 +163,55 @@ impl Daemon {
         );
         self.containers.write().unwrap().insert(c);
         Ok(warnings)
+    }
+
+    /// The container's layers: an init layer over the image (see
+    /// `fsview::fill_init_layer`), then the writable snapshot keyed by the
+    /// container id.
+    async fn prepare_rootfs(&self, id: &str, image_top: Option<String>) -> Result<()> {
+        let snapshotter = self.images.snapshotter().clone();
+        let init_active = format!("{id}-init-active");
+        let init_name = init_snapshot(id);
+        let mount_dir = self.cfg.exec_root.join("views").join(format!("{id}-init"));
+        std::fs::create_dir_all(&mount_dir)
+            .map_err(|e| Error::io("create init layer mount point", e))?;
+        let (s, a, dir) = (snapshotter.clone(), init_active.clone(), mount_dir.clone());
+        let mounts = tokio::task::spawn_blocking(move || {
+            s.prepare(&a, image_top.as_deref(), BTreeMap::new())
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))??;
+        let filled = tokio::task::spawn_blocking(move || {
+            crate::fsview::with_private_mount(mounts, dir, crate::fsview::fill_init_layer)
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))?;
+        let _ = std::fs::remove_dir(&mount_dir);
+        let key = id.to_string();
+        let result = filled.and_then(|()| {
+            snapshotter.commit(&init_name, &init_active, BTreeMap::new())?;
+            snapshotter.prepare(&key, Some(&init_name), BTreeMap::new())?;
+            Ok(())
+        });
+        if result.is_err() {
+            let _ = snapshotter.remove(&key);
+            let _ = snapshotter.remove(&init_active);
+            let _ = snapshotter.remove(&init_name);
+        }
+        result
+    }
+
+    /// Removes the container's writable and init snapshots.
+    pub(crate) fn remove_rootfs(&self, id: &str) -> Result<()> {
+        let snapshotter = self.images.snapshotter();
+        for key in [id.to_string(), init_snapshot(id)] {
+            match snapshotter.remove(&key) {
+                Ok(()) => {}
+                Err(e) if e.kind() == berth_snapshot::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Binds, `--mount`s, `--tmpfs` and the image's VOLUMEs, with the
@@ -294,6 +335,10 @@ impl Daemon {
         }
         Ok(out)
     }
+}
+
+fn init_snapshot(id: &str) -> String {
+    format!("{id}-init")
 }
 
 /// moby's `mergeAndVerifyConfig`: what the client left unset comes from the

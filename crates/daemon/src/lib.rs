@@ -7,8 +7,10 @@
 
 mod attach;
 mod container;
+mod cp;
 mod create;
 pub mod error;
+mod fsview;
 mod images;
 mod inspect;
 mod lifecycle;
@@ -32,6 +34,7 @@ use berth_runtime::runc::OciRuntime;
 use berth_snapshot::{NaiveSnapshotter, OverlaySnapshotter, Snapshotter};
 
 pub use attach::{AttachOptions, AttachSession, Conn};
+pub use cp::ExtractOptions;
 pub use error::{Error, ErrorKind, Result};
 pub use images::ImportOptions;
 pub use lifecycle::{RemoveOptions, WaitCondition};

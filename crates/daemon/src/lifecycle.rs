@@ -32,6 +32,8 @@ impl Daemon {
     pub async fn container_start(self: &Arc<Self>, key: &str) -> Result<bool> {
         let c = self.lookup(key)?;
         let _ops = c.ops.lock().await;
+        // Not while a stopped-container view has the rootfs mounted.
+        let _fs = c.fs_lock.write().await;
         match c.status() {
             Status::Running | Status::Paused | Status::Restarting => return Ok(false),
             Status::Removing | Status::Dead => {
@@ -611,6 +613,8 @@ impl Daemon {
                 )));
             }
         }
+        // Streams (docker cp, export) finish first.
+        let _fs = c.fs_lock.write().await;
         let rec = {
             let mut g = c.lock();
             g.rec.state.status = Status::Removing;
@@ -619,20 +623,19 @@ impl Daemon {
         };
         // The shim removed the runtime's state when the task ended.
         self.cleanup_task(&c);
-        let snapshotter = self.images.snapshotter().clone();
-        let key = rec.snapshot_key.clone();
-        let removed = tokio::task::spawn_blocking(move || snapshotter.remove(&key))
+        let d = self.clone();
+        let id = c.id.clone();
+        let removed = tokio::task::spawn_blocking(move || d.remove_rootfs(&id))
             .await
             .map_err(|e| Error::internal(e.to_string()))?;
         match removed {
             Ok(()) => {}
-            Err(e) if e.kind() == berth_snapshot::ErrorKind::NotFound => {}
             Err(e) => {
                 let mut g = c.lock();
                 g.rec.state.status = Status::Dead;
                 g.rec.state.error = format!("remove rootfs: {e}");
                 let _ = c.commit(&g);
-                return Err(e.into());
+                return Err(e);
             }
         }
         let _ = std::fs::remove_dir_all(&c.paths.bundle);

@@ -57,3 +57,59 @@ fn loopback_up() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Gives the calling thread a mount namespace of its own in which nothing
+/// propagates back to the host (`/` made a recursive slave first).
+pub fn unshare_private_mount_namespace() -> io::Result<()> {
+    // SAFETY: NEWNS (which implies FS) changes only this thread's mount
+    // namespace, root and cwd; the caller is a dedicated thread that ends
+    // after building the view. CLONE_FILES, the flag that makes unshare
+    // unsound for other threads' fds, is not used.
+    unsafe {
+        rustix::thread::unshare_unsafe(
+            rustix::thread::UnshareFlags::NEWNS | rustix::thread::UnshareFlags::FS,
+        )
+    }
+    .map_err(io::Error::from)?;
+    rustix::mount::mount_change(
+        "/",
+        rustix::mount::MountPropagationFlags::DOWNSTREAM
+            | rustix::mount::MountPropagationFlags::REC,
+    )
+    .map_err(io::Error::from)
+}
+
+pub fn bind_mount(source: &Path, target: &Path) -> io::Result<()> {
+    rustix::mount::mount_bind_recursive(source, target).map_err(io::Error::from)?;
+    // A view's mounts must not propagate anywhere, whatever the source's
+    // propagation was. Propagation changes refuse /proc/self/fd paths, so
+    // this goes through the path the fd stands for (in the view's private
+    // namespace).
+    let real = std::fs::read_link(target).unwrap_or_else(|_| target.to_path_buf());
+    rustix::mount::mount_change(
+        &real,
+        rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC,
+    )
+    .map_err(io::Error::from)
+}
+
+pub fn mount_tmpfs(target: &Path, data: &str) -> io::Result<()> {
+    let data = std::ffi::CString::new(data).map_err(io::Error::other)?;
+    rustix::mount::mount(
+        "tmpfs",
+        target,
+        "tmpfs",
+        rustix::mount::MountFlags::NOSUID | rustix::mount::MountFlags::NODEV,
+        Some(data.as_c_str()),
+    )
+    .map_err(io::Error::from)
+}
+
+pub fn remount_readonly(target: &Path) -> io::Result<()> {
+    rustix::mount::mount_remount(
+        target,
+        rustix::mount::MountFlags::BIND | rustix::mount::MountFlags::RDONLY,
+        "",
+    )
+    .map_err(io::Error::from)
+}

@@ -1,5 +1,6 @@
 //! The routers, one module per API area.
 
+mod archive;
 mod containers;
 mod images;
 mod system;
@@ -20,6 +21,7 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
     Router::new()
         .merge(system::routes::<B>())
         .merge(containers::routes::<B>())
+        .merge(archive::routes::<B>())
         .merge(images::routes::<B>())
         .merge(volumes::routes::<B>())
         .fallback(fallback)
