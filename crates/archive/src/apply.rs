@@ -116,7 +116,7 @@ pub fn apply_layer(dest: &Path, r: impl Read, opts: &ApplyOptions) -> Result<App
         stats: ApplyStats::default(),
         privileged: rustix::process::geteuid().is_root(),
     };
-    let mut archive = tar::Archive::new(r);
+    let mut archive = tar::Archive::new(crate::guard::HeaderGuard::new(r));
     {
         let entries = archive.entries().map_err(stream_err)?;
         for entry in entries {

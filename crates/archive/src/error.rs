@@ -44,7 +44,7 @@ impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
             kind,
-            message: message.into(),
+            message: bounded(message.into()),
             os: None,
         }
     }
@@ -167,4 +167,20 @@ pub(crate) fn kind_for_errno(n: i32) -> ErrorKind {
         libc::ENOSYS | libc::EOPNOTSUPP => ErrorKind::NotImplemented,
         _ => ErrorKind::Internal,
     }
+}
+
+/// Messages quote entry names from the archive, which the client chose:
+/// keep what goes back in the API answer and into the log bounded.
+const MAX_MESSAGE: usize = 1024;
+
+fn bounded(mut m: String) -> String {
+    if m.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE;
+        while !m.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        m.truncate(cut);
+        m.push_str("…(truncated)");
+    }
+    m
 }

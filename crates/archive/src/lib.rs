@@ -16,6 +16,7 @@ pub mod decompress;
 mod entry;
 mod error;
 pub mod fsutil;
+mod guard;
 #[doc(hidden)]
 pub mod testutil;
 mod xattr;

@@ -25,8 +25,8 @@ const CHANNEL_DEPTH: usize = 4;
 
 /// A compressed upload may expand this much before it counts as a bomb
 /// (plus a fixed allowance); a plain tar is bounded by the free space only.
-const MAX_EXPANSION: u64 = 1000;
-const EXPANSION_SLACK: u64 = 256 << 20;
+const MAX_EXPANSION: u64 = 100;
+const EXPANSION_SLACK: u64 = 64 << 20;
 
 pub type ByteReceiver = mpsc::Receiver<io::Result<Bytes>>;
 

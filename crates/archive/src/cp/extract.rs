@@ -213,7 +213,7 @@ impl<'a> Extractor<'a> {
     fn run(&mut self, r: impl Read) -> Result<()> {
         let input = BufReader::with_capacity(INPUT_BUFFER, r);
         let (_, plain) = crate::decompress::sniff_reader(input).map_err(stream_err)?;
-        let mut archive = tar::Archive::new(plain);
+        let mut archive = tar::Archive::new(crate::guard::HeaderGuard::new(plain));
         {
             let entries = archive.entries().map_err(stream_err)?;
             for e in entries {
@@ -248,24 +248,25 @@ impl<'a> Extractor<'a> {
             return Err(invalid(&name, "name contains a NUL byte"));
         }
         // 20.10: hdr.Name = filepath.Clean(hdr.Name); then Join(dest, name)
-        // must stay below dest (an absolute name is taken below dest; at
-        // dest "/" a leading ".." is clamped by the join).
+        // must stay below dest. dockerd takes an absolute name below dest
+        // and clamps a climbing one at dest "/"; berth refuses both, as no
+        // archive a client makes for `docker cp` has them (the one thing
+        // this costs: re-importing dockerd's own archive of "/", whose
+        // names start with "/", is refused too). The root entry "/" alone
+        // is dockerd's own and names the destination itself.
+        if p.raw.first() == Some(&b'/') && p.raw.iter().any(|b| *b != b'/') {
+            return Err(invalid(&name, "absolute names are not accepted"));
+        }
         let cleaned = gopath::clean(&p.raw);
-        let mut comps: Vec<&[u8]> = cleaned
+        let comps: Vec<&[u8]> = cleaned
             .split(|b| *b == b'/')
             .filter(|c| !c.is_empty() && *c != b".")
             .collect();
         if comps.first() == Some(&&b".."[..]) {
-            if self.dest == b"/" {
-                while comps.first() == Some(&&b".."[..]) {
-                    comps.remove(0);
-                }
-            } else {
-                return Err(Error::new(
-                    ErrorKind::InvalidArgument,
-                    format!("{:?} is outside of {:?}", lossy(&cleaned), self.dest_str()),
-                ));
-            }
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("{:?} is outside of {:?}", lossy(&cleaned), self.dest_str()),
+            ));
         }
         let path = self.shown_path(&cleaned);
 
@@ -305,26 +306,30 @@ impl<'a> Extractor<'a> {
                 }
             }
             Kind::Hardlink(target) => {
+                if target.first() == Some(&b'/') {
+                    return Err(Error::new(
+                        ErrorKind::InvalidArgument,
+                        format!(
+                            "invalid hardlink {:?} -> {:?}: absolute link targets are not accepted",
+                            path,
+                            lossy(target)
+                        ),
+                    ));
+                }
                 let tclean = gopath::clean(target);
-                let mut tcomps: Vec<&[u8]> = tclean
+                let tcomps: Vec<&[u8]> = tclean
                     .split(|b| *b == b'/')
                     .filter(|c| !c.is_empty() && *c != b".")
                     .collect();
                 if tcomps.first() == Some(&&b".."[..]) {
-                    if self.dest == b"/" {
-                        while tcomps.first() == Some(&&b".."[..]) {
-                            tcomps.remove(0);
-                        }
-                    } else {
-                        return Err(Error::new(
-                            ErrorKind::InvalidArgument,
-                            format!(
-                                "invalid hardlink {:?} -> {:?}",
-                                self.shown_path(&tclean),
-                                lossy(target)
-                            ),
-                        ));
-                    }
+                    return Err(Error::new(
+                        ErrorKind::InvalidArgument,
+                        format!(
+                            "invalid hardlink {:?} -> {:?}",
+                            self.shown_path(&tclean),
+                            lossy(target)
+                        ),
+                    ));
                 }
                 if tcomps.is_empty() {
                     return Err(invalid(&name, "hardlink to the extraction directory"));

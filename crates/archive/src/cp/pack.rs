@@ -397,6 +397,23 @@ fn statx_fd(fd: BorrowedFd<'_>) -> std::result::Result<St, Errno> {
     statx_at(fd, OsStr::new(""), AtFlags::EMPTY_PATH)
 }
 
+/// Pseudo filesystems whose contents are the kernel's, not the container's.
+fn is_kernel_fs(fd: BorrowedFd<'_>) -> bool {
+    const KERNEL_FS: &[i64] = &[
+        0x9fa0,      // proc
+        0x6265_6572, // sysfs
+        0x0027_e0eb, // cgroup
+        0x6367_7270, // cgroup2
+        0x1cd1,      // devpts
+        0x1980_0202, // mqueue
+        0x6462_6720, // debugfs
+        0x7363_6673, // securityfs
+        0x7472_6163, // tracefs
+        0xcafe_4a11, // bpf
+    ];
+    rustix::fs::fstatfs(fd).is_ok_and(|s| KERNEL_FS.contains(&s.f_type))
+}
+
 fn open_dir(dir: BorrowedFd<'_>, name: &OsStr) -> std::result::Result<OwnedFd, Errno> {
     rfs::openat(
         dir,
@@ -612,6 +629,12 @@ impl<'o> Walker<'o> {
             && st.mnt_id != m
         {
             // A mount point: its own content is another filesystem's.
+            return Ok(None);
+        }
+        if is_kernel_fs(fd.as_fd()) {
+            // A running container's /proc, /sys, cgroup or devpts: kernel
+            // views of the host, not files. dockerd's view has them empty;
+            // so do we (and we never read the host's sysfs into an archive).
             return Ok(None);
         }
         Ok(Some(fd))
