@@ -50,6 +50,16 @@ fn map_archive_error(e: berth_archive::Error, path: &str, container: &str) -> Er
     }
 }
 
+/// HEAD/GET: dockerd passes a failed lstat through unclassified (500); a
+/// path through a non-directory ("lstat /f/: not a directory") is one.
+fn map_stat_error(e: berth_archive::Error, path: &str, container: &str) -> Error {
+    let mut e = map_archive_error(e, path, container);
+    if e.kind == ErrorKind::InvalidArgument && e.message.ends_with("not a directory") {
+        e.kind = ErrorKind::Internal;
+    }
+    e
+}
+
 fn path_stat(info: &acp::PathInfo) -> PathStat {
     let mtime =
         chrono::DateTime::from_timestamp(info.mtime_sec, info.mtime_nsec).unwrap_or_default();
@@ -77,7 +87,7 @@ impl Daemon {
         let (p, name) = (path.to_string(), key.to_string());
         tokio::task::spawn_blocking(move || {
             let r =
-                acp::open_resource(view.root(), &p).map_err(|e| map_archive_error(e, &p, &name))?;
+                acp::open_resource(view.root(), &p).map_err(|e| map_stat_error(e, &p, &name))?;
             Ok(path_stat(r.info()))
         })
         .await
@@ -101,7 +111,7 @@ impl Daemon {
             let resource = match acp::open_resource(view.root(), &p) {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = info_tx.send(Err(map_archive_error(e, &p, &name)));
+                    let _ = info_tx.send(Err(map_stat_error(e, &p, &name)));
                     return;
                 }
             };
@@ -255,12 +265,16 @@ fn empty_dir() -> Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-/// Paths that change because of the daemon, not the container: the mount
-/// points of its volumes, binds and tmpfs, and the network files.
-fn excluded_paths(c: &Container) -> Vec<String> {
-    let g = c.lock();
-    let mut out: Vec<String> = g.rec.mounts.iter().map(|m| m.destination.clone()).collect();
-    out.extend(netfiles::FILES.iter().map(|(_, dest)| dest.to_string()));
+/// Paths the daemon bind-mounts over, which never show in Docker's diff
+/// (its init layer has them; so does ours, this is a second guard).
+/// Mount points of volumes, binds and tmpfs are not excluded: dockerd and
+/// Docker 28 both list them ("A /data") when the runtime had to make them,
+/// as the side-by-side test with dockerd shows.
+fn excluded_paths(_c: &Container) -> Vec<String> {
+    let mut out: Vec<String> = netfiles::FILES
+        .iter()
+        .map(|(_, dest)| dest.to_string())
+        .collect();
     out.push("/.dockerenv".into());
     out
 }
@@ -275,16 +289,24 @@ fn filter_changes(changes: Vec<acp::Change>, excluded: &[String]) -> Vec<acp::Ch
         .into_iter()
         .filter(|ch| !excluded.contains(&ch.path))
         .collect();
-    kept.iter()
-        .filter(|ch| {
-            let parent_of_excluded = excluded.iter().any(|e| is_under(e, &ch.path));
-            if !parent_of_excluded || ch.kind == ChangeKind::Deleted {
-                return true;
-            }
+    // Deepest first, so a parent sees whether its children survived.
+    let mut order: Vec<usize> = (0..kept.len()).collect();
+    order.sort_by_key(|i| std::cmp::Reverse(kept[*i].path.matches('/').count()));
+    let mut keep = vec![false; kept.len()];
+    for i in order {
+        let ch = &kept[i];
+        let parent_of_excluded = excluded.iter().any(|e| is_under(e, &ch.path));
+        keep[i] = !parent_of_excluded
+            || ch.kind == ChangeKind::Deleted
             // Still a change of its own if anything else below it changed.
-            kept.iter().any(|other| is_under(&other.path, &ch.path))
-        })
-        .cloned()
+            || kept
+                .iter()
+                .enumerate()
+                .any(|(j, other)| keep[j] && is_under(&other.path, &ch.path));
+    }
+    kept.into_iter()
+        .zip(keep)
+        .filter_map(|(ch, k)| k.then_some(ch))
         .collect()
 }
 
@@ -313,7 +335,21 @@ fn resolve_user_in_view(root: &pathrs::Root, user: &str) -> Result<(u32, u32)> {
         read("/etc/passwd").as_deref(),
         read("/etc/group").as_deref(),
         &[],
-    )?;
+    )
+    .map_err(|e| {
+        // Docker 28's wording; the reason is the resolver's last clause.
+        let e = Error::from(e);
+        let reason = e
+            .message
+            .rsplit(": ")
+            .next()
+            .unwrap_or(&e.message)
+            .to_string();
+        Error::new(
+            e.kind,
+            format!("failed to look up user {user:?} in container: {reason}"),
+        )
+    })?;
     Ok((u.uid, u.gid))
 }
 

@@ -130,7 +130,32 @@ impl Daemon {
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
         let extra = if kind == ViewKind::Full {
-            rec.mounts.clone()
+            let mut m = rec.mounts.clone();
+            // What the container has at /etc/hostname, /etc/hosts and
+            // /etc/resolv.conf once it has run (dockerd's view has them too);
+            // before that, the init layer's empty placeholders.
+            for (file, dest) in crate::netfiles::FILES {
+                let source = c.dir.join(file);
+                if rec.has_been_started
+                    && source.is_file()
+                    && !m.iter().any(|x| x.destination == *dest)
+                {
+                    m.push(MountRecord {
+                        kind: MountKind::Bind,
+                        name: None,
+                        source: source.to_string_lossy().into_owned(),
+                        destination: dest.to_string(),
+                        rw: true,
+                        mode: String::new(),
+                        propagation: String::new(),
+                        copy_data: false,
+                        options: Vec::new(),
+                        anonymous: false,
+                        create_source: false,
+                    });
+                }
+            }
+            m
         } else {
             Vec::new()
         };

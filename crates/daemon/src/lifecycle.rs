@@ -144,8 +144,19 @@ impl Daemon {
             }
         }
         if let Err(e) = self.runtime.start(&c.id).await {
-            let _ = self.runtime.delete(&c.id, true).await;
-            return Err(e.into());
+            // A process that runs and exits at once can be reaped, and its
+            // runtime state deleted by the shim, while `runc start` is still
+            // cleaning up ("remove …/exec.fifo: no such file"). The start
+            // did happen then: the shim has an exit status for it.
+            let started = match client.state().await {
+                Ok((_, exit)) => exit.is_some(),
+                Err(_) => berth_runtime::shim::read_exit_file(&paths.bundle).is_some(),
+            };
+            if !started {
+                let _ = self.runtime.delete(&c.id, true).await;
+                return Err(e.into());
+            }
+            tracing::debug!(container = %c.id, error = %e, "start raced the exit; it did start");
         }
         {
             let mut g = c.lock();

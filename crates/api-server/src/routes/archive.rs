@@ -83,13 +83,65 @@ async fn extract<B: Backend>(
         no_overwrite_dir_non_dir: q.bool("noOverwriteDirNonDir"),
         copy_uid_gid: q.bool("copyUIDGID"),
     };
-    let body = req
-        .into_body()
-        .into_data_stream()
-        .map(|r| r.map_err(std::io::Error::other));
-    b.container_extract(&id, &path, opts, Box::pin(body))
-        .await?;
+    let shared = SharedBody::new(req.into_body().into_data_stream());
+    let result = b
+        .container_extract(&id, &path, opts, Box::pin(shared.clone()))
+        .await;
+    if result.is_err() {
+        // Refused before reading the upload (read-only, no such directory):
+        // read some of it before answering, as Go's server does, or the
+        // client is still writing when the connection closes and reports
+        // "broken pipe" instead of our message.
+        shared.drain(DRAIN_LIMIT).await;
+    }
+    result?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// How much of an unread upload is read away before an error answer
+/// (Go's net/http reads up to 256 KiB).
+const DRAIN_LIMIT: usize = 1 << 20;
+
+/// The request body, shared between the backend and this handler so that
+/// the handler can drain what the backend left unread.
+#[derive(Clone)]
+struct SharedBody(Arc<std::sync::Mutex<Option<axum::body::BodyDataStream>>>);
+
+impl SharedBody {
+    fn new(s: axum::body::BodyDataStream) -> Self {
+        SharedBody(Arc::new(std::sync::Mutex::new(Some(s))))
+    }
+
+    async fn drain(&self, limit: usize) {
+        let Some(mut s) = self.0.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        let mut read = 0;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while read < limit {
+            match tokio::time::timeout_at(deadline, s.next()).await {
+                Ok(Some(Ok(chunk))) => read += chunk.len(),
+                _ => break,
+            }
+        }
+    }
+}
+
+impl futures_util::Stream for SharedBody {
+    type Item = std::io::Result<axum::body::Bytes>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match g.as_mut() {
+            Some(s) => s
+                .poll_next_unpin(cx)
+                .map(|o| o.map(|r| r.map_err(std::io::Error::other))),
+            None => std::task::Poll::Ready(None),
+        }
+    }
 }
 
 async fn export<B: Backend>(

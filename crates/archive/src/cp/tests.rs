@@ -668,11 +668,20 @@ fn refuses_traversal_and_escapes() {
     let abs = d.outside.join("secret").to_str().unwrap().to_string();
     let tar = LayerBuilder::new().hardlink("h3", &abs).finish();
     let e = put(&d.dest, &tar, &ExtractOptions::default()).unwrap_err();
-    assert!(e.to_string().contains("absolute link targets are not accepted"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("absolute link targets are not accepted"),
+        "{e}"
+    );
     assert_eq!(fs::metadata(d.outside.join("secret")).unwrap().nlink(), 1);
-    let tar = LayerBuilder::new().file("/abs/file", 0o600, b"abs").finish();
+    let tar = LayerBuilder::new()
+        .file("/abs/file", 0o600, b"abs")
+        .finish();
     let e = put(&d.dest, &tar, &ExtractOptions::default()).unwrap_err();
-    assert!(e.to_string().contains("absolute names are not accepted"), "{e}");
+    assert!(
+        e.to_string().contains("absolute names are not accepted"),
+        "{e}"
+    );
     assert!(!d.dest.join("abs").exists());
     // Replacing the pre-existing symlink itself is fine (it is not followed).
     let tar = LayerBuilder::new()
