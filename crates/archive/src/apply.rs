@@ -46,8 +46,6 @@ const COPY_BUFFER: usize = 1 << 20;
 /// Parent directory fds kept open; tar streams are grouped by directory, so
 /// a small cache catches nearly every lookup.
 const PARENT_CACHE: usize = 256;
-/// Bytes after the end-of-archive marker not counted against `max_bytes`.
-const TRAILER_ALLOWANCE: u64 = 64 * 1024;
 
 /// How deletions in a layer are represented on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -760,32 +758,21 @@ impl Applier {
     }
 
     fn drain(&mut self, r: &mut impl Read) -> Result<()> {
-        let mut trailing = 0u64;
-        loop {
-            let k = match r.read(&mut self.buf) {
-                Ok(0) => return Ok(()),
-                Ok(k) => k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(stream_err(e)),
-            };
-            trailing += k as u64;
-            // End-of-archive blocks and record padding (tar pads to 10 KiB
-            // records) are normal; only what goes beyond counts.
-            if let Some(max) = self.opts.max_bytes
-                && self
-                    .stats
-                    .bytes
-                    .saturating_add(trailing.saturating_sub(TRAILER_ALLOWANCE))
-                    > max
-            {
-                return Err(Error::new(
+        crate::entry::drain_trailer(
+            r,
+            &mut self.buf,
+            self.stats.bytes,
+            self.opts.max_bytes,
+            stream_err,
+            |max| {
+                Error::new(
                     ErrorKind::InvalidArgument,
                     format!(
                         "apply layer: stream exceeds the {max}-byte limit after the end of the archive"
                     ),
-                ));
-            }
-        }
+                )
+            },
+        )
     }
 
     /// As root a failed chown is a real error; unprivileged (rootless)

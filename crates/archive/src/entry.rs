@@ -182,3 +182,35 @@ pub(crate) fn parse_pax_time(v: &[u8]) -> Option<(i64, i64)> {
         Some((secs, nanos))
     }
 }
+
+/// End-of-archive blocks and record padding (tar pads to 10 KiB records)
+/// after the last entry are normal; only what goes beyond counts.
+const TRAILER_ALLOWANCE: u64 = 64 * 1024;
+
+/// Reads what follows the end-of-archive marker, so a caller hashing the
+/// stream sees every byte (and a `docker-untar` peer is not cut off), with
+/// the bytes already `written` and the trailer counted against `max`.
+pub(crate) fn drain_trailer(
+    r: &mut impl Read,
+    buf: &mut [u8],
+    written: u64,
+    max: Option<u64>,
+    stream_err: impl Fn(std::io::Error) -> crate::Error,
+    over: impl Fn(u64) -> crate::Error,
+) -> crate::Result<()> {
+    let mut trailing = 0u64;
+    loop {
+        let k = match r.read(buf) {
+            Ok(0) => return Ok(()),
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(stream_err(e)),
+        };
+        trailing += k as u64;
+        if let Some(max) = max
+            && written.saturating_add(trailing.saturating_sub(TRAILER_ALLOWANCE)) > max
+        {
+            return Err(over(max));
+        }
+    }
+}

@@ -107,6 +107,25 @@ pub struct MountRecord {
     pub create_source: bool,
 }
 
+impl MountRecord {
+    /// A read-write mount of `kind` at `destination`, every option unset.
+    pub fn new(kind: MountKind, destination: impl Into<String>) -> Self {
+        MountRecord {
+            kind,
+            name: None,
+            source: String::new(),
+            destination: destination.into(),
+            rw: true,
+            mode: String::new(),
+            propagation: String::new(),
+            copy_data: false,
+            options: Vec::new(),
+            anonymous: false,
+            create_source: false,
+        }
+    }
+}
+
 /// What is persisted per container (`DATA_ROOT/containers/ID/container.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {

@@ -316,40 +316,23 @@ fn filter_changes(changes: Vec<acp::Change>, excluded: &[String]) -> Vec<acp::Ch
 /// wrong ids and loads the host's nss; current Docker documents the
 /// container's user.
 fn resolve_user_in_view(root: &pathrs::Root, user: &str) -> Result<(u32, u32)> {
-    let read = |p: &str| -> Option<String> {
-        let f = root
-            .open_subpath(
-                p,
-                pathrs::flags::OpenFlags::O_RDONLY | pathrs::flags::OpenFlags::O_NONBLOCK,
+    let (passwd, group) = crate::lifecycle::read_id_files(root);
+    let u = berth_runtime::user::resolve(user, passwd.as_deref(), group.as_deref(), &[]).map_err(
+        |e| {
+            // Docker 28's wording; the reason is the resolver's last clause.
+            let e = Error::from(e);
+            let reason = e
+                .message
+                .rsplit(": ")
+                .next()
+                .unwrap_or(&e.message)
+                .to_string();
+            Error::new(
+                e.kind,
+                format!("failed to look up user {user:?} in container: {reason}"),
             )
-            .ok()?;
-        if !f.metadata().ok()?.is_file() {
-            return None;
-        }
-        let mut s = String::new();
-        f.take(4 << 20).read_to_string(&mut s).ok()?;
-        Some(s)
-    };
-    let u = berth_runtime::user::resolve(
-        user,
-        read("/etc/passwd").as_deref(),
-        read("/etc/group").as_deref(),
-        &[],
-    )
-    .map_err(|e| {
-        // Docker 28's wording; the reason is the resolver's last clause.
-        let e = Error::from(e);
-        let reason = e
-            .message
-            .rsplit(": ")
-            .next()
-            .unwrap_or(&e.message)
-            .to_string();
-        Error::new(
-            e.kind,
-            format!("failed to look up user {user:?} in container: {reason}"),
-        )
-    })?;
+        },
+    )?;
     Ok((u.uid, u.gid))
 }
 

@@ -568,17 +568,8 @@ fn parse_mount(m: &berth_api_types::container::Mount) -> Result<MountRecord> {
         )));
     }
     let base = MountRecord {
-        kind: MountKind::Bind,
-        name: None,
-        source: String::new(),
-        destination: m.target.clone(),
         rw: !m.read_only,
-        mode: String::new(),
-        propagation: String::new(),
-        copy_data: false,
-        options: Vec::new(),
-        anonymous: false,
-        create_source: false,
+        ..MountRecord::new(MountKind::Bind, m.target.clone())
     };
     match typ {
         "bind" => {

@@ -141,17 +141,8 @@ impl Daemon {
                     && !m.iter().any(|x| x.destination == *dest)
                 {
                     m.push(MountRecord {
-                        kind: MountKind::Bind,
-                        name: None,
                         source: source.to_string_lossy().into_owned(),
-                        destination: dest.to_string(),
-                        rw: true,
-                        mode: String::new(),
-                        propagation: String::new(),
-                        copy_data: false,
-                        options: Vec::new(),
-                        anonymous: false,
-                        create_source: false,
+                        ..MountRecord::new(MountKind::Bind, *dest)
                     });
                 }
             }

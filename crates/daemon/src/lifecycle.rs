@@ -255,7 +255,10 @@ impl Daemon {
     ) -> Result<SpecOptions> {
         let cfg = &rec.config;
         let hc = &rec.host_config;
-        let (passwd, group) = read_id_files(rootfs);
+        let (passwd, group) = match pathrs::Root::open(rootfs) {
+            Ok(root) => read_id_files(&root),
+            Err(_) => (None, None),
+        };
         let user = berth_runtime::user::resolve(
             &cfg.user,
             passwd.as_deref(),
@@ -728,10 +731,7 @@ fn start_failure_code(msg: &str) -> i32 {
 /// The container's /etc/passwd and /etc/group, read inside its root (never
 /// the host's, never through nss: CVE-2019-14271), as regular files only and
 /// with a size cap, since the container may have put anything there.
-fn read_id_files(rootfs: &Path) -> (Option<String>, Option<String>) {
-    let Ok(root) = pathrs::Root::open(rootfs) else {
-        return (None, None);
-    };
+pub(crate) fn read_id_files(root: &pathrs::Root) -> (Option<String>, Option<String>) {
     let read = |p: &str| -> Option<String> {
         let f = root
             .open_subpath(

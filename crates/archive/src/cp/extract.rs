@@ -47,8 +47,6 @@ const PREFIX: &str = "Error processing tar file(exit status 1): ";
 const COPY_BUFFER: usize = 1 << 20;
 const INPUT_BUFFER: usize = 256 << 10;
 const PARENT_CACHE: usize = 256;
-/// Bytes after the end-of-archive marker not counted against `max_bytes`.
-const TRAILER_ALLOWANCE: u64 = 64 * 1024;
 /// Go's `system.Chtimes` sets times outside what a time.Time in nanoseconds
 /// can hold (before 1970 or after 2262) to the epoch.
 const MAX_TIME_SEC: i64 = i64::MAX / 1_000_000_000;
@@ -657,31 +655,20 @@ impl<'a> Extractor<'a> {
         Ok(n)
     }
 
-    /// Reads what follows the end-of-archive marker (as `docker-untar`
-    /// does), bounded by `max_bytes`.
     fn drain(&mut self, r: &mut impl Read) -> Result<()> {
-        let mut trailing = 0u64;
-        loop {
-            let k = match r.read(&mut self.buf) {
-                Ok(0) => return Ok(()),
-                Ok(k) => k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(stream_err(e)),
-            };
-            trailing += k as u64;
-            if let Some(max) = self.opts.max_bytes
-                && self
-                    .stats
-                    .bytes
-                    .saturating_add(trailing.saturating_sub(TRAILER_ALLOWANCE))
-                    > max
-            {
-                return Err(Error::new(
+        crate::entry::drain_trailer(
+            r,
+            &mut self.buf,
+            self.stats.bytes,
+            self.opts.max_bytes,
+            stream_err,
+            |max| {
+                Error::new(
                     ErrorKind::InvalidArgument,
                     format!("archive exceeds the {max}-byte limit after its end"),
-                ));
-            }
-        }
+                )
+            },
+        )
     }
 
     fn finish_dirs(&mut self) -> Result<()> {
