@@ -7,11 +7,11 @@ mod common;
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use common::{Berthd, stderr, stdout};
+use common::{stderr, stdout};
 
-fn daemon() -> &'static Berthd {
-    static D: OnceLock<Berthd> = OnceLock::new();
-    D.get_or_init(Berthd::start)
+fn daemon() -> common::SharedRef {
+    static D: OnceLock<common::Shared> = OnceLock::new();
+    common::shared(&D)
 }
 
 /// Names in a tar stream (as `tar -t` lists them).

@@ -6,12 +6,12 @@ mod common;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{Berthd, eventually, stderr, stdout};
+use common::{eventually, stderr, stdout};
 
 /// One daemon shared by the tests of this file (they use distinct names).
-fn daemon() -> &'static Berthd {
-    static D: OnceLock<Berthd> = OnceLock::new();
-    D.get_or_init(Berthd::start)
+fn daemon() -> common::SharedRef {
+    static D: OnceLock<common::Shared> = OnceLock::new();
+    common::shared(&D)
 }
 
 #[test]

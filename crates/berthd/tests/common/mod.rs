@@ -64,7 +64,8 @@ pub fn workspace_root() -> PathBuf {
 pub fn busybox_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-e2e-busybox-{}", std::process::id()));
+        ensure_exit_hook();
+        let dir = busybox_dir();
         std::fs::create_dir_all(&dir).unwrap();
         let tar = dir.join("busybox.tar");
         let st = Command::new(workspace_root().join("scripts/build-busybox-image.sh"))
@@ -912,4 +913,63 @@ impl Berthd {
             truncated,
         }
     }
+}
+
+/// A daemon shared by the tests of one binary. Statics are never dropped,
+/// so the daemon (and whatever containers the tests left) is stopped by an
+/// exit hook instead, or it would outlive the test run.
+pub struct Shared(std::sync::RwLock<Option<Berthd>>);
+
+pub struct SharedRef(std::sync::RwLockReadGuard<'static, Option<Berthd>>);
+
+impl std::ops::Deref for SharedRef {
+    type Target = Berthd;
+    fn deref(&self) -> &Berthd {
+        self.0
+            .as_ref()
+            .expect("the shared daemon is stopped only at exit")
+    }
+}
+
+static SHARED_AT_EXIT: std::sync::Mutex<Vec<&'static Shared>> = std::sync::Mutex::new(Vec::new());
+
+fn busybox_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("berth-e2e-busybox-{}", std::process::id()))
+}
+
+fn ensure_exit_hook() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        // SAFETY: `stop_shared_at_exit` is an `extern "C" fn()` that never
+        // unwinds (it catches panics); atexit only stores the pointer.
+        unsafe {
+            libc::atexit(stop_shared_at_exit);
+        }
+    });
+}
+
+extern "C" fn stop_shared_at_exit() {
+    let _ = std::panic::catch_unwind(|| {
+        let _ = std::fs::remove_dir_all(busybox_dir());
+        let all: Vec<&'static Shared> =
+            std::mem::take(&mut *SHARED_AT_EXIT.lock().unwrap_or_else(|p| p.into_inner()));
+        for s in all {
+            // Taking it out runs Berthd's Drop: containers removed, daemon
+            // stopped, mounts and dirs cleaned.
+            let d = s.0.write().ok().and_then(|mut g| g.take());
+            drop(d);
+        }
+    });
+}
+
+/// The binary's shared daemon, started on first use.
+pub fn shared(slot: &'static OnceLock<Shared>) -> SharedRef {
+    ensure_exit_hook();
+    let s = slot.get_or_init(|| Shared(std::sync::RwLock::new(Some(Berthd::start()))));
+    let mut reg = SHARED_AT_EXIT.lock().unwrap_or_else(|p| p.into_inner());
+    if !reg.iter().any(|x| std::ptr::eq(*x, s)) {
+        reg.push(s);
+    }
+    drop(reg);
+    SharedRef(s.0.read().unwrap_or_else(|p| p.into_inner()))
 }
