@@ -17,7 +17,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -736,25 +736,19 @@ impl Applier {
     }
 
     fn copy_data(&mut self, r: &mut impl Read, out: &mut File, name: &str) -> Result<u64> {
-        let mut n = 0u64;
-        loop {
-            let k = match r.read(&mut self.buf) {
-                Ok(0) => break,
-                Ok(k) => k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(stream_err(e)),
-            };
-            n += k as u64;
-            self.stats.bytes += k as u64;
-            if let Some(max) = self.opts.max_bytes
-                && self.stats.bytes > max
-            {
-                return Err(too_big(name, max));
-            }
-            out.write_all(&self.buf[..k])
-                .map_err(|e| Error::io_what("apply layer: write", &format!("{name:?}"), e))?;
-        }
-        Ok(n)
+        use crate::entry::CopyError;
+        crate::entry::copy_bounded(
+            r,
+            out,
+            &mut self.buf,
+            &mut self.stats.bytes,
+            self.opts.max_bytes,
+        )
+        .map_err(|e| match e {
+            CopyError::Read(e) => stream_err(e),
+            CopyError::Over(max) => too_big(name, max),
+            CopyError::Write(e) => Error::io_what("apply layer: write", &format!("{name:?}"), e),
+        })
     }
 
     fn drain(&mut self, r: &mut impl Read) -> Result<()> {

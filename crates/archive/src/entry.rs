@@ -214,3 +214,40 @@ pub(crate) fn drain_trailer(
         }
     }
 }
+
+/// Why `copy_bounded` stopped.
+pub(crate) enum CopyError {
+    Read(std::io::Error),
+    /// The total passed this limit.
+    Over(u64),
+    Write(std::io::Error),
+}
+
+/// Copies one entry's data to `out` through `buf`, counting every byte into
+/// `total` against `max` (the decompression-bomb guard both extractors
+/// share). Returns the entry's byte count.
+pub(crate) fn copy_bounded(
+    r: &mut impl Read,
+    out: &mut impl std::io::Write,
+    buf: &mut [u8],
+    total: &mut u64,
+    max: Option<u64>,
+) -> std::result::Result<u64, CopyError> {
+    let mut n = 0u64;
+    loop {
+        let k = match r.read(buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        n += k as u64;
+        *total += k as u64;
+        if let Some(max) = max
+            && *total > max
+        {
+            return Err(CopyError::Over(max));
+        }
+        out.write_all(&buf[..k]).map_err(CopyError::Write)?;
+    }
+}

@@ -25,7 +25,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::rc::Rc;
@@ -631,28 +631,22 @@ impl<'a> Extractor<'a> {
         name: &str,
         path: &str,
     ) -> Result<u64> {
-        let mut n = 0u64;
-        loop {
-            let k = match r.read(&mut self.buf) {
-                Ok(0) => break,
-                Ok(k) => k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(stream_err(e)),
-            };
-            n += k as u64;
-            self.stats.bytes += k as u64;
-            if let Some(max) = self.opts.max_bytes
-                && self.stats.bytes > max
-            {
-                return Err(too_big(name, max));
-            }
-            out.write_all(&self.buf[..k])
-                .map_err(|e| match e.raw_os_error() {
-                    Some(n) => Error::go("write", path, Errno::from_raw_os_error(n)),
-                    None => Error::io_what("write", path, e),
-                })?;
-        }
-        Ok(n)
+        use crate::entry::CopyError;
+        crate::entry::copy_bounded(
+            r,
+            out,
+            &mut self.buf,
+            &mut self.stats.bytes,
+            self.opts.max_bytes,
+        )
+        .map_err(|e| match e {
+            CopyError::Read(e) => stream_err(e),
+            CopyError::Over(max) => too_big(name, max),
+            CopyError::Write(e) => match e.raw_os_error() {
+                Some(n) => Error::go("write", path, Errno::from_raw_os_error(n)),
+                None => Error::io_what("write", path, e),
+            },
+        })
     }
 
     fn drain(&mut self, r: &mut impl Read) -> Result<()> {
