@@ -43,37 +43,37 @@ const DB_VERSION: u32 = 1;
 const MAX_JSON_BLOB: u64 = 8 << 20;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct LayerRec {
+pub(crate) struct LayerRec {
     /// The blob in the content store (for imports: the uncompressed tar, so
     /// its digest is the diff ID; `docker save` can stream it as is).
-    blob: Digest,
-    media_type: String,
-    blob_size: u64,
-    diff_id: Digest,
+    pub(crate) blob: Digest,
+    pub(crate) media_type: String,
+    pub(crate) blob_size: u64,
+    pub(crate) diff_id: Digest,
     /// Unpacked size of this layer alone.
-    size: u64,
+    pub(crate) size: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Rec {
+pub(crate) struct Rec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    manifest: Option<Digest>,
+    pub(crate) manifest: Option<Digest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    parent: Option<Digest>,
-    layers: Vec<LayerRec>,
-    size: u64,
-    recorded: DateTime<Utc>,
+    pub(crate) parent: Option<Digest>,
+    pub(crate) layers: Vec<LayerRec>,
+    pub(crate) size: u64,
+    pub(crate) recorded: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    last_tag_time: Option<DateTime<Utc>>,
+    pub(crate) last_tag_time: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Db {
-    version: u32,
-    images: BTreeMap<Digest, Rec>,
+pub(crate) struct Db {
+    pub(crate) version: u32,
+    pub(crate) images: BTreeMap<Digest, Rec>,
     /// Full reference (`docker.io/library/busybox:latest` or
     /// `name@sha256:…`) → image ID.
-    refs: BTreeMap<String, Digest>,
+    pub(crate) refs: BTreeMap<String, Digest>,
 }
 
 impl Default for Db {
@@ -86,24 +86,24 @@ impl Default for Db {
     }
 }
 
-struct State {
-    db: Db,
-    configs: HashMap<Digest, ImageConfig>,
+pub(crate) struct State {
+    pub(crate) db: Db,
+    pub(crate) configs: HashMap<Digest, ImageConfig>,
     /// Chain IDs an unfinished import or pull is using, with a count.
-    pending: HashMap<String, usize>,
+    pub(crate) pending: HashMap<String, usize>,
 }
 
 pub struct ImageStore {
-    root: PathBuf,
-    db_path: PathBuf,
-    content: Arc<ContentStore>,
-    snapshotter: Arc<dyn Snapshotter>,
-    state: Mutex<State>,
-    max_layer_bytes: Option<u64>,
+    pub(crate) root: PathBuf,
+    pub(crate) db_path: PathBuf,
+    pub(crate) content: Arc<ContentStore>,
+    pub(crate) snapshotter: Arc<dyn Snapshotter>,
+    pub(crate) state: Mutex<State>,
+    pub(crate) max_layer_bytes: Option<u64>,
 }
 
 /// Keeps a chain ID out of garbage collection until dropped.
-struct PendingLayer<'a> {
+pub(crate) struct PendingLayer<'a> {
     store: &'a ImageStore,
     chain: String,
 }
@@ -148,16 +148,16 @@ impl<R: Read> Read for Tee<'_, R> {
     }
 }
 
-struct Unpacked<'a> {
-    diff_id: Digest,
-    chain: Digest,
+pub(crate) struct Unpacked<'a> {
+    pub(crate) diff_id: Digest,
+    pub(crate) chain: Digest,
     /// Uncompressed size of the tar stream.
-    tar_size: u64,
-    size: u64,
-    _pending: PendingLayer<'a>,
+    pub(crate) tar_size: u64,
+    pub(crate) size: u64,
+    pub(crate) _pending: PendingLayer<'a>,
 }
 
-fn host_arch() -> &'static str {
+pub(crate) fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -177,7 +177,7 @@ fn normalize_arch(a: &str) -> String {
 }
 
 /// "os[/arch[/variant]]" → (os, arch, variant); only the host's platform.
-fn parse_platform(p: Option<&str>) -> Result<(String, String, Option<String>)> {
+pub(crate) fn parse_platform(p: Option<&str>) -> Result<(String, String, Option<String>)> {
     let host = host_arch();
     let Some(p) = p.filter(|p| !p.is_empty()) else {
         return Ok(("linux".into(), host.into(), None));
@@ -204,7 +204,7 @@ fn parse_platform(p: Option<&str>) -> Result<(String, String, Option<String>)> {
     Ok((os, arch, parts.get(2).map(|v| v.to_ascii_lowercase())))
 }
 
-fn short_id(s: &str) -> &str {
+pub(crate) fn short_id(s: &str) -> &str {
     let s = s.strip_prefix("sha256:").unwrap_or(s);
     &s[..s.len().min(12)]
 }
@@ -276,18 +276,18 @@ impl ImageStore {
         &self.content
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn persist(&self, db: &Db) -> Result<()> {
+    pub(crate) fn persist(&self, db: &Db) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(db)
             .map_err(|e| Error::internal(format!("encode image store: {e}")))?;
         berth_content::fsutil::atomic_write(&self.db_path, &bytes, 0o600)
             .map_err(|e| Error::io("write image store", &self.db_path, e))
     }
 
-    fn read_config(&self, id: &Digest) -> Result<ImageConfig> {
+    pub(crate) fn read_config(&self, id: &Digest) -> Result<ImageConfig> {
         let bytes = self.content.read_blob(id, MAX_JSON_BLOB)?;
         serde_json::from_slice(&bytes)
             .map_err(|e| Error::invalid(format!("image config {id}: {e}")))
@@ -376,7 +376,7 @@ impl ImageStore {
         Ok(())
     }
 
-    fn hold_layer(&self, chain: &Digest) -> PendingLayer<'_> {
+    pub(crate) fn hold_layer(&self, chain: &Digest) -> PendingLayer<'_> {
         let mut st = self.lock();
         *st.pending.entry(chain.to_string()).or_insert(0) += 1;
         PendingLayer {
@@ -390,7 +390,7 @@ impl ImageStore {
     /// that snapshot exists already. One pass over the input: the bytes
     /// are teed into the content store (`store_blob`) or a hasher while
     /// `apply_layer` consumes them, and the diff ID checked when known.
-    fn unpack(
+    pub(crate) fn unpack(
         &self,
         parent: Option<&Digest>,
         r: impl Read,
@@ -592,7 +592,7 @@ impl ImageStore {
         Ok(img)
     }
 
-    fn refs_of(st: &State, id: &Digest) -> Vec<Reference> {
+    pub(crate) fn refs_of(st: &State, id: &Digest) -> Vec<Reference> {
         st.db
             .refs
             .iter()
@@ -601,7 +601,7 @@ impl ImageStore {
             .collect()
     }
 
-    fn image(st: &State, id: &Digest) -> Image {
+    pub(crate) fn image(st: &State, id: &Digest) -> Image {
         let rec = &st.db.images[id];
         let config = st.configs.get(id).cloned().unwrap_or_default();
         let mut repo_tags = Vec::new();
@@ -649,7 +649,7 @@ impl ImageStore {
         Ok(Self::image(&st, &id))
     }
 
-    fn resolve(st: &State, input: &str) -> Result<Digest> {
+    pub(crate) fn resolve(st: &State, input: &str) -> Result<Digest> {
         let not_found = || Error::not_found(format!("No such image: {input}"));
         let known = |d: Digest| {
             if st.db.images.contains_key(&d) {
@@ -963,7 +963,7 @@ impl ImageStore {
     /// else needs them: not another image, not an unfinished import, not a
     /// snapshot built on them (a container's rootfs). Returns the chain IDs
     /// removed.
-    fn release_layers(&self, st: &State, db: &Db, config: &ImageConfig) -> Vec<String> {
+    pub(crate) fn release_layers(&self, st: &State, db: &Db, config: &ImageConfig) -> Vec<String> {
         let used: HashSet<String> = db
             .images
             .keys()
@@ -990,7 +990,7 @@ impl ImageStore {
         removed
     }
 
-    fn release_blobs(&self, db: &Db, id: &Digest, rec: &Rec) {
+    pub(crate) fn release_blobs(&self, db: &Db, id: &Digest, rec: &Rec) {
         let mut still_used: HashSet<&Digest> = HashSet::new();
         for (other, r) in &db.images {
             still_used.insert(other);
@@ -1062,7 +1062,7 @@ impl ImageStore {
     }
 }
 
-fn refs_of_db(db: &Db, id: &Digest) -> Vec<Reference> {
+pub(crate) fn refs_of_db(db: &Db, id: &Digest) -> Vec<Reference> {
     db.refs
         .iter()
         .filter(|(_, v)| *v == id)
@@ -1118,7 +1118,7 @@ fn is_single_reference(refs: &[Reference]) -> bool {
 
 /// Docker refuses a tag whose name is a digest algorithm: "sha256:abc"
 /// would then mean two things.
-fn check_tag_name(r: &Reference) -> Result<()> {
+pub(crate) fn check_tag_name(r: &Reference) -> Result<()> {
     if r.familiar_name() == "sha256" {
         return Err(Error::invalid(
             "refusing to create an ambiguous tag using digest algorithm as name",
@@ -1127,7 +1127,7 @@ fn check_tag_name(r: &Reference) -> Result<()> {
     Ok(())
 }
 
-fn rand_u128() -> u128 {
+pub(crate) fn rand_u128() -> u128 {
     use std::hash::{BuildHasher, Hasher};
     let a = std::collections::hash_map::RandomState::new()
         .build_hasher()

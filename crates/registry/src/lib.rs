@@ -1,0 +1,2 @@
+//! OCI distribution client (work in progress).
+#![forbid(unsafe_code)]
