@@ -17,6 +17,11 @@ use crate::error::ApiResult;
 
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 
+/// A progress stream (pull, push, load). An error as the first item is
+/// answered as a plain HTTP error, as dockerd does while it has flushed
+/// nothing; a later one becomes an `errorDetail` line that ends the stream.
+pub type MessageStream = Pin<Box<dyn Stream<Item = ApiResult<t::JsonMessage>> + Send>>;
+
 /// A hijacked connection (after `101 UPGRADED`): raw bytes both ways.
 pub trait Duplex: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Duplex for T {}
@@ -39,6 +44,14 @@ pub struct OutputStream {
 pub trait SystemBackend: Send + Sync + 'static {
     fn info(&self) -> impl Future<Output = ApiResult<t::system::Info>> + Send;
     fn version(&self) -> impl Future<Output = ApiResult<t::system::Version>> + Send;
+    /// `POST /auth`: checks the credentials against the registry.
+    fn auth(
+        &self,
+        cfg: t::registry::AuthConfig,
+    ) -> impl Future<Output = ApiResult<t::registry::AuthResponse>> + Send;
+    /// `GET /system/df`, with both the legacy lists and the usage blocks
+    /// filled; the server keeps what the API version calls for.
+    fn system_df(&self) -> impl Future<Output = ApiResult<t::system::DiskUsage>> + Send;
 }
 
 #[derive(Debug, Clone, Default)]
@@ -183,7 +196,58 @@ pub struct ImageListOptions {
     pub filters: t::filters::Filters,
 }
 
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// `fromImage` as given (may carry a tag or digest).
+    pub image: String,
+    pub tag: Option<String>,
+    pub platform: Option<String>,
+    pub auth: t::registry::AuthConfig,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    pub container: String,
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub comment: String,
+    pub author: String,
+    pub pause: bool,
+    pub changes: Vec<String>,
+    /// The request body: a container config merged over the container's.
+    pub config: Option<t::container::Config>,
+}
+
 pub trait ImageBackend: Send + Sync + 'static {
+    fn image_pull(
+        &self,
+        opts: PullOptions,
+    ) -> impl Future<Output = ApiResult<MessageStream>> + Send;
+    fn image_push(
+        &self,
+        name: &str,
+        tag: Option<String>,
+        auth: t::registry::AuthConfig,
+    ) -> impl Future<Output = ApiResult<MessageStream>> + Send;
+    /// `docker save`: every name is resolved before the stream starts.
+    fn image_save(&self, names: Vec<String>) -> impl Future<Output = ApiResult<ByteStream>> + Send;
+    fn image_load(
+        &self,
+        quiet: bool,
+        body: ByteStream,
+    ) -> impl Future<Output = ApiResult<MessageStream>> + Send;
+    fn image_history(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = ApiResult<Vec<t::image::HistoryResponseItem>>> + Send;
+    fn image_prune(
+        &self,
+        filters: t::filters::Filters,
+    ) -> impl Future<Output = ApiResult<t::image::PruneReport>> + Send;
+    fn image_commit(
+        &self,
+        opts: CommitOptions,
+    ) -> impl Future<Output = ApiResult<t::IdResponse>> + Send;
     /// `docker import`: returns the new image's id.
     fn image_import(
         &self,

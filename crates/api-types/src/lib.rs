@@ -30,6 +30,7 @@ pub mod jsonmessage;
 pub mod media_types;
 pub mod network;
 pub mod oci;
+pub mod registry;
 pub mod stdcopy;
 pub mod storage;
 pub mod system;

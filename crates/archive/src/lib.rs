@@ -3,8 +3,8 @@
 //! Decompression sniffing, applying a layer onto a snapshot (`apply_layer`,
 //! with overlay or naive whiteouts), preserving tree copies (`copy_dir`,
 //! `copy_into_volume`), fd-relative helpers the storage crates share
-//! (`fsutil`), and the container-filesystem side of `docker cp`, export and
-//! diff (`cp`).
+//! (`fsutil`), the container-filesystem side of `docker cp`, export and
+//! diff (`cp`), and the layer tar `docker commit` stores (`write_layer`).
 //!
 //! Nothing here needs `unsafe`: rustix wraps every system call used.
 #![forbid(unsafe_code)]
@@ -17,6 +17,7 @@ mod entry;
 mod error;
 pub mod fsutil;
 mod guard;
+mod layer;
 #[doc(hidden)]
 pub mod testutil;
 mod xattr;
@@ -27,3 +28,4 @@ pub use apply::{
 };
 pub use copy::{copy_dir, copy_into_volume};
 pub use error::{Error, ErrorKind, Result};
+pub use layer::{LayerStats, write_layer};

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use berth_api_server::backend::{
     self as b, ArchiveBackend, ByteStream, ContainerBackend, HijackSession, HijackedConn,
-    ImageBackend, OutputStream, SystemBackend, VolumeBackend,
+    ImageBackend, MessageStream, OutputStream, SystemBackend, VolumeBackend,
 };
 use berth_api_server::{ApiError, ApiResult, ErrorKind};
 use berth_api_types as t;
 use berth_daemon::{Daemon, Error as DErr, ErrorKind as DKind};
-use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
 
 pub struct Backend(pub Arc<Daemon>);
 
@@ -24,6 +24,7 @@ fn api(e: DErr) -> ApiError {
         DKind::PermissionDenied => ErrorKind::PermissionDenied,
         DKind::NotImplemented => ErrorKind::NotImplemented,
         DKind::Unavailable => ErrorKind::Unavailable,
+        DKind::Unauthorized => ErrorKind::Unauthorized,
         _ => ErrorKind::Internal,
     };
     ApiError::new(kind, e.message)
@@ -36,6 +37,20 @@ impl SystemBackend for Backend {
     async fn version(&self) -> ApiResult<t::system::Version> {
         Ok(self.0.version())
     }
+    async fn auth(&self, cfg: t::registry::AuthConfig) -> ApiResult<t::registry::AuthResponse> {
+        self.0.auth(cfg).await.map_err(api)
+    }
+    async fn system_df(&self) -> ApiResult<t::system::DiskUsage> {
+        self.0.system_df().await.map_err(api)
+    }
+}
+
+fn messages(s: berth_daemon::Messages) -> MessageStream {
+    Box::pin(s.map(|r| r.map_err(api)))
+}
+
+fn bytes_of(rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>) -> ByteStream {
+    Box::pin(tokio_stream_from(rx))
 }
 
 impl ContainerBackend for Backend {
@@ -212,6 +227,52 @@ impl ArchiveBackend for Backend {
 }
 
 impl ImageBackend for Backend {
+    async fn image_pull(&self, o: b::PullOptions) -> ApiResult<MessageStream> {
+        let opts = berth_daemon::PullOptions {
+            image: o.image,
+            tag: o.tag,
+            platform: o.platform,
+            auth: o.auth,
+        };
+        self.0.image_pull(opts).map(messages).map_err(api)
+    }
+    async fn image_push(
+        &self,
+        name: &str,
+        tag: Option<String>,
+        auth: t::registry::AuthConfig,
+    ) -> ApiResult<MessageStream> {
+        self.0
+            .image_push(name, tag, auth)
+            .map(messages)
+            .map_err(api)
+    }
+    async fn image_save(&self, names: Vec<String>) -> ApiResult<ByteStream> {
+        self.0.image_save(names).await.map(bytes_of).map_err(api)
+    }
+    async fn image_load(&self, quiet: bool, body: ByteStream) -> ApiResult<MessageStream> {
+        self.0.image_load(quiet, body).map(messages).map_err(api)
+    }
+    async fn image_history(&self, name: &str) -> ApiResult<Vec<t::image::HistoryResponseItem>> {
+        self.0.image_history(name).map_err(api)
+    }
+    async fn image_prune(&self, filters: t::filters::Filters) -> ApiResult<t::image::PruneReport> {
+        self.0.image_prune(&filters).await.map_err(api)
+    }
+    async fn image_commit(&self, o: b::CommitOptions) -> ApiResult<t::IdResponse> {
+        let opts = berth_daemon::CommitOptions {
+            container: o.container,
+            repo: o.repo,
+            tag: o.tag,
+            comment: o.comment,
+            author: o.author,
+            pause: o.pause,
+            changes: o.changes,
+            config: o.config,
+        };
+        let id = self.0.image_commit(opts).await.map_err(api)?;
+        Ok(t::IdResponse::new(id))
+    }
     async fn image_import(&self, o: b::ImportOptions, body: ByteStream) -> ApiResult<String> {
         let opts = berth_daemon::ImportOptions {
             repo: o.repo,

@@ -46,6 +46,10 @@ struct Cli {
     /// that group exists, else root.
     #[arg(short = 'G', long)]
     group: Option<String>,
+    /// A registry reached over plain http (repeatable): host[:port] or a
+    /// CIDR. Loopback registries always are, as with dockerd.
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,6 +132,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_root: cli.data_root.clone(),
             exec_root: cli.exec_root.clone(),
             runtime: runtime.clone(),
+            insecure_registries: cli.insecure_registries.clone(),
             shim_exe,
         })
         .await

@@ -114,3 +114,89 @@ fn import_compressed_tag_inspect_and_remove() {
     assert!(!out.status.success());
     assert_eq!(d.ok(&["images", "-q"]), before);
 }
+
+/// `docker history`, `docker image prune` and `docker system df` on images
+/// that share a layer: the figures add up and prune takes only what nothing
+/// uses.
+#[test]
+fn history_prune_and_disk_usage() {
+    require_env!();
+    let d = Berthd::start();
+    let tar = common::busybox_tar();
+    d.ok(&[
+        "import",
+        "-m",
+        "base layer",
+        tar.to_str().unwrap(),
+        "base:1",
+    ]);
+    // A second image on the same layer, and one container of each kind.
+    d.ok(&["run", "--name", "c1", "base:1", "sh", "-c", "echo x > /new"]);
+    d.ok(&["commit", "-m", "added /new", "c1", "child:1"]);
+
+    let hist = d.ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.ID}}|{{.Comment}}|{{.Size}}",
+        "child:1",
+    ]);
+    let lines: Vec<&str> = hist.lines().collect();
+    assert_eq!(lines.len(), 2, "{hist}");
+    let child_id = d.ok(&["inspect", "-f", "{{.Id}}", "child:1"]);
+    let base_id = d.ok(&["inspect", "-f", "{{.Id}}", "base:1"]);
+    assert!(
+        lines[0].starts_with(&format!("{child_id}|added /new|")),
+        "{hist}"
+    );
+    // The entry below is the parent image's, named by its ID as dockerd does.
+    assert!(
+        lines[1].starts_with(&format!("{base_id}|base layer|")),
+        "{hist}"
+    );
+
+    // system df: two images, one layer shared; one stopped container.
+    let df = d.ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}}|{{.TotalCount}}|{{.Active}}",
+    ]);
+    assert!(df.contains("Images|2|1"), "{df}");
+    assert!(df.contains("Containers|1|0"), "{df}");
+    let (code, body, _) = d.http("GET", "/v1.50/system/df", None);
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let images = v["Images"].as_array().unwrap();
+    let total: i64 = images.iter().map(|i| i["Size"].as_i64().unwrap()).sum();
+    let shared: i64 = images
+        .iter()
+        .map(|i| i["SharedSize"].as_i64().unwrap())
+        .sum();
+    let layers = v["LayersSize"].as_i64().unwrap();
+    // The base layer is counted in both images but stored once.
+    assert!(shared > 0, "{body}");
+    assert_eq!(layers, total - shared / 2, "{body}");
+
+    // Nothing dangling: prune removes nothing.
+    let out = d.ok(&["image", "prune", "-f"]);
+    assert!(out.contains("Total reclaimed space: 0B"), "{out}");
+    // Untag the child while c1 still exists: dangling but used, kept.
+    d.ok(&["tag", "child:1", "keep:1"]);
+    d.ok(&["rmi", "child:1", "keep:1"]);
+    d.ok(&["image", "prune", "-f"]);
+    assert!(d.docker(&["inspect", &child_id]).status.success());
+    // Unused now: `prune -a` takes the child. Its tagged parent had a
+    // child when the pass began, so it stays, as with dockerd (which
+    // prunes only images without children).
+    d.ok(&["rm", "c1"]);
+    let out = d.ok(&["image", "prune", "-a", "-f"]);
+    assert!(out.contains(&child_id), "{out}");
+    assert!(!d.docker(&["inspect", &child_id]).status.success());
+    assert!(!out.contains(&base_id), "{out}");
+    assert!(d.docker(&["inspect", "base:1"]).status.success());
+    // A second pass takes it.
+    let out = d.ok(&["image", "prune", "-a", "-f"]);
+    assert!(out.contains(&base_id), "{out}");
+    assert!(!d.docker(&["inspect", "base:1"]).status.success());
+}

@@ -21,7 +21,7 @@ use crate::netfiles;
 /// few sends, small enough that memory stays flat (at most CHANNEL_DEPTH of
 /// them in flight).
 const CHUNK: usize = 1 << 20;
-const CHANNEL_DEPTH: usize = 4;
+pub(crate) const CHANNEL_DEPTH: usize = 4;
 
 /// A compressed upload may expand this much before it counts as a bomb
 /// (plus a fixed allowance); a plain tar is bounded by the free space only.
@@ -231,21 +231,12 @@ impl Daemon {
         let snapshot_key = c.lock().rec.snapshot_key.clone();
         let excluded = excluded_paths(&c);
         let snapshotter = self.images.snapshotter().clone();
-        let changes = tokio::task::spawn_blocking(move || -> Result<Vec<acp::Change>> {
-            let rw = snapshotter.writable_dir(&snapshot_key)?;
-            let lowers = snapshotter.parent_dirs(&snapshot_key)?;
-            let changes = match snapshotter.whiteout_format() {
-                berth_snapshot::WhiteoutFormat::Overlay => acp::changes_overlay(&rw, &lowers)?,
-                berth_snapshot::WhiteoutFormat::Naive => match lowers.first() {
-                    Some(base) => acp::changes_naive(&rw, base)?,
-                    None => acp::changes_naive(&rw, &empty_dir()?)?,
-                },
-            };
-            Ok(changes)
+        let changes = tokio::task::spawn_blocking(move || {
+            compute_changes(&*snapshotter, &snapshot_key, &excluded)
         })
         .await
         .map_err(|e| Error::internal(e.to_string()))??;
-        Ok(filter_changes(changes, &excluded)
+        Ok(changes
             .into_iter()
             .map(|ch| FilesystemChange {
                 path: ch.path,
@@ -259,6 +250,25 @@ impl Daemon {
     }
 }
 
+/// The container's changes as `docker diff` shows them (and `docker
+/// commit` writes them), on a blocking thread.
+pub(crate) fn compute_changes(
+    snapshotter: &dyn berth_snapshot::Snapshotter,
+    snapshot_key: &str,
+    excluded: &[String],
+) -> Result<Vec<acp::Change>> {
+    let rw = snapshotter.writable_dir(snapshot_key)?;
+    let lowers = snapshotter.parent_dirs(snapshot_key)?;
+    let changes = match snapshotter.whiteout_format() {
+        berth_snapshot::WhiteoutFormat::Overlay => acp::changes_overlay(&rw, &lowers)?,
+        berth_snapshot::WhiteoutFormat::Naive => match lowers.first() {
+            Some(base) => acp::changes_naive(&rw, base)?,
+            None => acp::changes_naive(&rw, &empty_dir()?)?,
+        },
+    };
+    Ok(filter_changes(changes, excluded))
+}
+
 fn empty_dir() -> Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join("berth-empty-base");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create an empty base dir", e))?;
@@ -270,7 +280,7 @@ fn empty_dir() -> Result<std::path::PathBuf> {
 /// Mount points of volumes, binds and tmpfs are not excluded: dockerd and
 /// Docker 28 both list them ("A /data") when the runtime had to make them,
 /// as the side-by-side test with dockerd shows.
-fn excluded_paths(_c: &Container) -> Vec<String> {
+pub(crate) fn excluded_paths(_c: &Container) -> Vec<String> {
     let mut out: Vec<String> = netfiles::FILES
         .iter()
         .map(|(_, dest)| dest.to_string())
@@ -337,13 +347,13 @@ fn resolve_user_in_view(root: &pathrs::Root, user: &str) -> Result<(u32, u32)> {
 }
 
 /// Collects small writes into big chunks for the body channel.
-struct ChannelWriter {
+pub(crate) struct ChannelWriter {
     tx: mpsc::Sender<io::Result<Bytes>>,
     buf: Vec<u8>,
 }
 
 impl ChannelWriter {
-    fn new(tx: mpsc::Sender<io::Result<Bytes>>) -> Self {
+    pub(crate) fn new(tx: mpsc::Sender<io::Result<Bytes>>) -> Self {
         ChannelWriter {
             tx,
             buf: Vec::with_capacity(CHUNK),
@@ -358,7 +368,7 @@ impl ChannelWriter {
 
     /// Ends the body with an error, so the client sees a broken stream
     /// rather than a short archive that looks complete.
-    fn fail(self, e: io::Error) {
+    pub(crate) fn fail(self, e: io::Error) {
         tracing::debug!(error = %e, "archive stream failed");
         let _ = self.tx.blocking_send(Err(e));
     }

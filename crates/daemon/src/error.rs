@@ -12,6 +12,8 @@ pub enum ErrorKind {
     PermissionDenied,
     NotImplemented,
     Unavailable,
+    /// Registry credentials missing or refused (401, as dockerd's errdefs.Unauthorized).
+    Unauthorized,
     Internal,
 }
 

@@ -6,7 +6,8 @@ use std::io;
 
 use berth_api_types::filters::Filters;
 use berth_api_types::image::{
-    DeleteResponseItem, ImageConfig, InspectResponse, Metadata, RootFs, Summary,
+    DeleteResponseItem, HistoryResponseItem, ImageConfig, InspectResponse, Metadata, PruneReport,
+    RootFs, Summary,
 };
 use berth_image::{DeleteItem, Image, InUse, Reference};
 use bytes::Bytes;
@@ -57,12 +58,7 @@ impl Daemon {
         Ok(image.id.to_string())
     }
 
-    pub fn image_list(
-        &self,
-        _all: bool,
-        _digests: bool,
-        filters: &Filters,
-    ) -> Result<Vec<Summary>> {
+    pub fn image_list(&self, all: bool, _digests: bool, filters: &Filters) -> Result<Vec<Summary>> {
         filters
             .validate(&[
                 "dangling",
@@ -87,15 +83,38 @@ impl Daemon {
             .first()
             .map(|r| self.images.get(r))
             .transpose()?;
+        let until = match filters.get("until").as_slice() {
+            [] => None,
+            [u] => Some(
+                berth_api_types::time::parse_timestamp(u, chrono::Utc::now())
+                    .map_err(|e| Error::invalid(e.to_string()))?,
+            ),
+            _ => return Err(Error::invalid("more than one until filter specified")),
+        };
         let mut images = self.images.list();
         images.sort_by_key(|i| std::cmp::Reverse(i.created));
+        let parents: std::collections::HashSet<String> = images
+            .iter()
+            .filter_map(|i| i.parent.as_ref().map(|p| p.to_string()))
+            .collect();
         let mut out = Vec::new();
         for img in images {
-            if filters.contains("dangling") && img.repo_tags.is_empty() != dangling {
+            let untagged = img.repo_tags.is_empty() && img.repo_digests.is_empty();
+            if filters.contains("dangling") && untagged != dangling {
+                continue;
+            }
+            // An untagged image others were committed on is an intermediate
+            // one: listed only with `-a` (moby's Images()).
+            if untagged && !all && parents.contains(&img.id.to_string()) {
                 continue;
             }
             let labels = img.config.config.labels.clone().unwrap_or_default();
-            if filters.contains("label") && !filters.match_kv_list("label", &labels) {
+            if (filters.contains("label") && !filters.match_kv_list("label", &labels))
+                || (filters.contains("label!") && filters.match_kv_list("label!", &labels))
+            {
+                continue;
+            }
+            if until.is_some_and(|u| img.created >= u) {
                 continue;
             }
             if before.as_ref().is_some_and(|b| img.created >= b.created)
@@ -115,19 +134,9 @@ impl Daemon {
                     continue;
                 }
             }
-            out.push(Summary {
-                id: img.id.to_string(),
-                parent_id: String::new(),
-                repo_tags: tags,
-                repo_digests: img.repo_digests.clone(),
-                created: img.created.timestamp(),
-                size: img.size as i64,
-                shared_size: -1,
-                virtual_size: Some(img.size as i64),
-                labels: Some(labels),
-                containers: -1,
-                ..Default::default()
-            });
+            let mut s = summary(&img);
+            s.repo_tags = tags;
+            out.push(s);
         }
         Ok(out)
     }
@@ -198,6 +207,195 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// `docker history`, as moby's ImageHistory: one entry per history
+    /// item, newest first; a non-empty entry is sized by its layer; IDs
+    /// are filled from the top down the Parent chain, one per entry,
+    /// `<missing>` after it ends.
+    pub fn image_history(&self, name: &str) -> Result<Vec<HistoryResponseItem>> {
+        let img = self.images.get(name)?;
+        let layers = self.images.layers(&img.id.to_string())?;
+        let mut items = Vec::new();
+        let mut next_layer = 0;
+        for h in &img.config.history {
+            let mut size = 0;
+            if !h.empty_layer {
+                let Some(l) = layers.get(next_layer) else {
+                    return Err(Error::internal(
+                        "too many non-empty layers in History section",
+                    ));
+                };
+                size = l.size as i64;
+                next_layer += 1;
+            }
+            items.push(HistoryResponseItem {
+                id: "<missing>".into(),
+                created: h.created.map(|c| c.timestamp()).unwrap_or(0),
+                created_by: h.created_by.clone().unwrap_or_default(),
+                tags: None,
+                size,
+                comment: h.comment.clone().unwrap_or_default(),
+            });
+        }
+        items.reverse();
+        let mut cur = Some(img);
+        for item in &mut items {
+            let Some(im) = cur.take() else { break };
+            item.id = im.id.to_string();
+            if !im.repo_tags.is_empty() {
+                item.tags = Some(im.repo_tags.clone());
+            }
+            cur = im
+                .parent
+                .as_ref()
+                .and_then(|p| self.images.get(&p.to_string()).ok());
+        }
+        Ok(items)
+    }
+
+    /// Image IDs used by containers, with how many use each.
+    fn image_users(&self) -> BTreeMap<String, i64> {
+        let mut m = BTreeMap::new();
+        for c in self.containers.read().unwrap().all() {
+            *m.entry(c.lock().rec.image_id.clone()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// `docker image prune`: dangling images (all unused ones with
+    /// `dangling=false`) that no container uses, filtered by `until` and
+    /// labels, removed as `docker rmi` would without force.
+    pub async fn image_prune(&self, filters: &Filters) -> Result<PruneReport> {
+        filters
+            .validate(&["dangling", "until", "label", "label!"])
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let dangling_only = filters
+            .get_bool_or_default("dangling", true)
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let until = match filters.get("until").as_slice() {
+            [] => None,
+            [u] => Some(
+                berth_api_types::time::parse_timestamp(u, chrono::Utc::now())
+                    .map_err(|e| Error::invalid(e.to_string()))?,
+            ),
+            _ => return Err(Error::invalid("more than one until filter specified")),
+        };
+        let users = self.image_users();
+        let all = self.images.list();
+        // Chain ID -> layer size, taken before anything is removed.
+        let mut layer_sizes: BTreeMap<String, u64> = BTreeMap::new();
+        for img in &all {
+            for l in self.images.layers(&img.id.to_string()).unwrap_or_default() {
+                layer_sizes.insert(l.chain_id.to_string(), l.size);
+            }
+        }
+        let parents: std::collections::HashSet<String> = all
+            .iter()
+            .filter_map(|i| i.parent.as_ref().map(|p| p.to_string()))
+            .collect();
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0u64;
+        for img in all {
+            let id = img.id.to_string();
+            if dangling_only && !img.repo_tags.is_empty() {
+                continue;
+            }
+            // An image others are built on goes with its children, as
+            // Docker's prune only takes leaves.
+            if users.contains_key(&id) || parents.contains(&id) {
+                continue;
+            }
+            if until.is_some_and(|u| img.created >= u) {
+                continue;
+            }
+            let labels = img.config.config.labels.clone().unwrap_or_default();
+            if (filters.contains("label") && !filters.match_kv_list("label", &labels))
+                || (filters.contains("label!") && filters.match_kv_list("label!", &labels))
+            {
+                continue;
+            }
+            // Tags go first (the image is unused); then the ID.
+            let force = !img.repo_tags.is_empty() || !img.repo_digests.is_empty();
+            match self.image_remove(&id, force, false).await {
+                Ok(items) => {
+                    for it in &items {
+                        if let Some(sz) = layer_sizes.get(&it.deleted) {
+                            reclaimed += sz;
+                        }
+                    }
+                    deleted.extend(items);
+                }
+                Err(e) if e.kind == crate::error::ErrorKind::Conflict => continue,
+                Err(e) if e.kind == crate::error::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(PruneReport {
+            images_deleted: if deleted.is_empty() {
+                None
+            } else {
+                Some(deleted)
+            },
+            space_reclaimed: reclaimed,
+        })
+    }
+
+    /// The image half of `docker system df`: image summaries with their
+    /// shared size and container counts, and the size of all layers
+    /// counted once.
+    pub fn image_usage(&self) -> Result<(Vec<Summary>, i64)> {
+        let users = self.image_users();
+        let all = self.images.list();
+        let mut per_chain: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+        let mut layers_of = Vec::new();
+        for img in &all {
+            let layers = self.images.layers(&img.id.to_string())?;
+            for l in &layers {
+                per_chain
+                    .entry(l.chain_id.to_string())
+                    .or_insert((l.size, 0))
+                    .1 += 1;
+            }
+            layers_of.push(layers);
+        }
+        let layers_size: u64 = per_chain.values().map(|(s, _)| s).sum();
+        let mut out = Vec::new();
+        for (img, layers) in all.iter().zip(layers_of) {
+            let shared: u64 = layers
+                .iter()
+                .filter(|l| per_chain[&l.chain_id.to_string()].1 > 1)
+                .map(|l| l.size)
+                .sum();
+            let mut s = summary(img);
+            s.shared_size = shared as i64;
+            s.containers = users.get(&img.id.to_string()).copied().unwrap_or(0);
+            out.push(s);
+        }
+        Ok((out, layers_size as i64))
+    }
+}
+
+fn summary(img: &Image) -> Summary {
+    let labels = img.config.config.labels.clone().unwrap_or_default();
+    Summary {
+        id: img.id.to_string(),
+        parent_id: img
+            .parent
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        repo_tags: img.repo_tags.clone(),
+        repo_digests: img.repo_digests.clone(),
+        created: img.created.timestamp(),
+        size: img.size as i64,
+        shared_size: -1,
+        virtual_size: Some(img.size as i64),
+        labels: Some(labels),
+        containers: -1,
+        ..Default::default()
+    }
+}
+
 /// `reference=` filter: a glob over the familiar name, with or without tag.
 fn reference_matches(pattern: &str, tag: &str) -> bool {
     let name = tag.rsplit_once(':').map(|(n, _)| n).unwrap_or(tag);
@@ -245,9 +443,21 @@ fn inspect_view(img: &Image, driver: &str) -> InspectResponse {
         id: img.id.to_string(),
         repo_tags: img.repo_tags.clone(),
         repo_digests: img.repo_digests.clone(),
-        comment: img.config.comment.clone().unwrap_or_default(),
+        // moby's image_inspect: a committed image has no top-level
+        // comment; the last history entry's stands in.
+        comment: img
+            .config
+            .comment
+            .clone()
+            .or_else(|| img.config.history.last().and_then(|h| h.comment.clone()))
+            .unwrap_or_default(),
         created: berth_api_types::time::format_rfc3339_nano(img.created),
         author: img.config.author.clone().unwrap_or_default(),
+        parent: img
+            .parent
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
         config,
         architecture: img.config.architecture.clone(),
         os: img.config.os.clone(),

@@ -6,11 +6,14 @@
 #![deny(unsafe_code)]
 
 mod attach;
+mod commit;
 mod container;
 mod cp;
 mod create;
+mod distribution;
 pub mod error;
 mod fsview;
+mod image_archive;
 mod images;
 mod inspect;
 mod lifecycle;
@@ -34,7 +37,9 @@ use berth_runtime::runc::OciRuntime;
 use berth_snapshot::{NaiveSnapshotter, OverlaySnapshotter, Snapshotter};
 
 pub use attach::{AttachOptions, AttachSession, Conn};
+pub use commit::CommitOptions;
 pub use cp::ExtractOptions;
+pub use distribution::{Messages, PullOptions};
 pub use error::{Error, ErrorKind, Result};
 pub use images::ImportOptions;
 pub use lifecycle::{RemoveOptions, WaitCondition};
@@ -53,6 +58,8 @@ pub struct Config {
     pub runtime: PathBuf,
     /// The binary to run as `<shim_exe> shim …` (berthd itself).
     pub shim_exe: PathBuf,
+    /// Registries reached over plain http besides loopback ones.
+    pub insecure_registries: Vec<String>,
 }
 
 pub struct Daemon {
@@ -60,6 +67,7 @@ pub struct Daemon {
     id: String,
     runtime: OciRuntime,
     images: Arc<ImageStore>,
+    registry: berth_registry::Client,
     volumes: volumes::VolumeStore,
     containers: RwLock<Index>,
     storage_driver: &'static str,
@@ -103,10 +111,15 @@ impl Daemon {
         )?);
         let volumes = volumes::VolumeStore::open(cfg.data_root.join("volumes"))?;
         let runtime = OciRuntime::new(cfg.runtime.clone(), cfg.exec_root.join("runtime"));
+        let registry = berth_registry::Client::new(berth_registry::RegistryConfig {
+            insecure_registries: cfg.insecure_registries.clone(),
+            user_agent: format!("berth/{}", system::VERSION),
+        })?;
         let d = Arc::new(Daemon {
             id: engine_id(&cfg.data_root)?,
             runtime,
             images,
+            registry,
             volumes,
             containers: RwLock::new(Index::default()),
             storage_driver,

@@ -96,6 +96,32 @@ impl Error {
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::NotFound, message)
     }
+
+    /// An I/O error on a stream (no path to name): truncation and bad data
+    /// are the input's fault, the rest ours.
+    pub(crate) fn stream(op: &str, err: std::io::Error) -> Self {
+        let kind = match err.kind() {
+            std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::InvalidData
+            | std::io::ErrorKind::InvalidInput => ErrorKind::InvalidArgument,
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            _ => ErrorKind::Internal,
+        };
+        Error {
+            kind,
+            message: format!("{op}: {err}"),
+            os: err.raw_os_error(),
+        }
+    }
+
+    /// The same error with `what` in front of its message.
+    pub(crate) fn context(self, what: impl std::fmt::Display) -> Self {
+        Error {
+            message: format!("{what}: {}", self.message),
+            ..self
+        }
+    }
 }
 
 macro_rules! from_kind {

@@ -1,24 +1,38 @@
 //! The image store: references → image IDs → manifests and configs in the
 //! content store, layers unpacked into committed snapshots named by chain
-//! ID. So far: `docker import`, list/inspect/tag/delete, and the layer
-//! plumbing pull, load and commit will reuse.
+//! ID. So far: `docker import`, `docker commit`, list/inspect/tag/delete,
+//! and the layer plumbing pull and load will reuse.
 #![forbid(unsafe_code)]
 
 use berth_content::Digest;
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
+mod add;
+mod blobs;
 mod changes;
+mod commit;
 pub mod config;
 mod error;
+mod load;
+pub mod oci;
+mod push;
 mod reference;
+mod save;
 mod store;
+mod usage;
 
+pub use add::{LayerEvent, LayerProgress};
+pub use blobs::BlobLease;
 pub use changes::apply_changes;
+pub use commit::CommitOptions;
 pub use config::{Descriptor, History, ImageConfig, Manifest, RootFs, RuntimeConfig};
 pub use error::{Error, ErrorKind, Result};
+pub use load::{LoadEvent, LoadedImage};
+pub use push::PushPlan;
 pub use reference::Reference;
 pub use store::{ImageStore, LABEL_EXTRACT, LABEL_LAYER};
+pub use usage::LayerUsage;
 
 /// An image as the API shows it.
 #[derive(Clone, Debug, PartialEq)]

@@ -10,7 +10,7 @@
 //! it; a layer being unpacked is "pending" so that garbage collection and
 //! deletes never remove a snapshot an import is about to record.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::blobs::{image_blobs, prune_db};
 use crate::config::{
     Descriptor, History, ImageConfig, MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_MANIFEST,
     Manifest, RootFs, RuntimeConfig,
@@ -40,7 +41,7 @@ const EXTRACT_PREFIX: &str = "extract-";
 const DB_FILE: &str = "images.json";
 const DB_VERSION: u32 = 1;
 /// Configs and manifests are small; anything bigger is not one of ours.
-const MAX_JSON_BLOB: u64 = 8 << 20;
+pub(crate) const MAX_JSON_BLOB: u64 = 8 << 20;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct LayerRec {
@@ -67,6 +68,28 @@ pub(crate) struct Rec {
     pub(crate) last_tag_time: Option<DateTime<Utc>>,
 }
 
+/// A blob and its size.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BlobRef {
+    pub(crate) digest: Digest,
+    pub(crate) size: u64,
+}
+
+/// What the store learnt about a layer, by diff ID: it holds for every
+/// image with that layer, whichever blob each recorded. Kept beside the
+/// records (not in `LayerRec`) so one computation serves all of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LayerMeta {
+    /// Size of the uncompressed tar: `docker save` writes a compressed blob
+    /// decompressed and needs the size for the tar header before it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tar_size: Option<u64>,
+    /// The gzip copy `push_plan` made of an uncompressed layer, so that
+    /// every later push sends the same bytes (and the same digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) gzip: Option<BlobRef>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Db {
     pub(crate) version: u32,
@@ -74,6 +97,15 @@ pub(crate) struct Db {
     /// Full reference (`docker.io/library/busybox:latest` or
     /// `name@sha256:…`) → image ID.
     pub(crate) refs: BTreeMap<String, Digest>,
+    /// Diff ID → facts about that layer. Entries go with the last image
+    /// using the diff ID.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) layer_meta: BTreeMap<Digest, LayerMeta>,
+    /// Image ID → further blobs the image keeps (a pulled manifest list, a
+    /// manifest made for a push). Beside the records so that older
+    /// images.json files and code building `Rec`s stay as they were.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) extra_blobs: BTreeMap<Digest, BTreeSet<Digest>>,
 }
 
 impl Default for Db {
@@ -82,6 +114,8 @@ impl Default for Db {
             version: DB_VERSION,
             images: BTreeMap::new(),
             refs: BTreeMap::new(),
+            layer_meta: BTreeMap::new(),
+            extra_blobs: BTreeMap::new(),
         }
     }
 }
@@ -91,6 +125,9 @@ pub(crate) struct State {
     pub(crate) configs: HashMap<Digest, ImageConfig>,
     /// Chain IDs an unfinished import or pull is using, with a count.
     pub(crate) pending: HashMap<String, usize>,
+    /// Blobs an unfinished pull, load or push is using, with a count:
+    /// `gc_blobs` leaves them alone.
+    pub(crate) pending_blobs: HashMap<Digest, usize>,
 }
 
 pub struct ImageStore {
@@ -251,6 +288,7 @@ impl ImageStore {
                 db,
                 configs: HashMap::new(),
                 pending: HashMap::new(),
+                pending_blobs: HashMap::new(),
             }),
             max_layer_bytes: None,
         };
@@ -334,6 +372,7 @@ impl ImageStore {
         let before = db.refs.len();
         db.refs.retain(|_, id| db.images.contains_key(id));
         changed |= db.refs.len() != before;
+        changed |= !prune_db(&mut db).is_empty();
         if changed {
             self.persist(&db)?;
         }
@@ -346,6 +385,10 @@ impl ImageStore {
         if !freed.is_empty() {
             tracing::info!(count = freed.len(), "freed unused layer snapshots");
         }
+        // Blobs no record references are what a crash between ingest and
+        // record (pull, load, commit, push) left behind. Nothing else runs
+        // during open, so none of them can be in use.
+        self.gc_content()?;
         Ok(())
     }
 
@@ -952,7 +995,9 @@ impl ImageStore {
         for chain in self.release_layers(st, db, &config) {
             records.push(DeleteItem::Deleted(chain));
         }
-        self.release_blobs(db, id, &rec);
+        let mut doomed = image_blobs(id, &rec);
+        doomed.extend(prune_db(db));
+        self.delete_unreferenced(st, db, &doomed);
         if prune && let Some(parent) = rec.parent {
             return self.delete_helper(st, db, &parent, usage, records, false, true, true);
         }
@@ -988,32 +1033,6 @@ impl ImageStore {
             }
         }
         removed
-    }
-
-    pub(crate) fn release_blobs(&self, db: &Db, id: &Digest, rec: &Rec) {
-        let mut still_used: HashSet<&Digest> = HashSet::new();
-        for (other, r) in &db.images {
-            still_used.insert(other);
-            if let Some(m) = &r.manifest {
-                still_used.insert(m);
-            }
-            for l in &r.layers {
-                still_used.insert(&l.blob);
-            }
-        }
-        let mut doomed: Vec<&Digest> = vec![id];
-        doomed.extend(rec.manifest.iter());
-        doomed.extend(rec.layers.iter().map(|l| &l.blob));
-        for d in doomed {
-            if still_used.contains(d) {
-                continue;
-            }
-            match self.content.delete(d) {
-                Ok(()) => {}
-                Err(e) if e.kind() == berth_content::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(blob = %d, error = %e, "could not delete blob"),
-            }
-        }
     }
 
     /// Removes committed layer snapshots (labelled [`LABEL_LAYER`]) that no

@@ -8,7 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use futures_util::StreamExt;
 
-use crate::backend::{Backend, ImageListOptions, ImportOptions};
+use berth_api_types as t;
+
+use super::{message_stream_response, parse_json_body};
+use crate::backend::{Backend, CommitOptions, ImageListOptions, ImportOptions, PullOptions};
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
 
@@ -16,6 +19,10 @@ pub fn routes<B: Backend>() -> Router<Arc<B>> {
     Router::new()
         .route("/images/json", get(list::<B>))
         .route("/images/create", post(create::<B>))
+        .route("/images/get", get(save::<B>))
+        .route("/images/load", post(load::<B>))
+        .route("/images/prune", post(prune::<B>))
+        .route("/commit", post(commit::<B>))
         // Image names contain '/', so per-image routes are matched by suffix.
         .route("/images/{*rest}", any(by_name::<B>))
 }
@@ -36,13 +43,13 @@ async fn create<B: Backend>(
     req: Request,
 ) -> ApiResult<Response> {
     if let Some(image) = q.nonempty("fromImage") {
-        let tag = q
-            .nonempty("tag")
-            .map(|t| format!(":{t}"))
-            .unwrap_or_default();
-        return Err(ApiError::not_implemented(format!(
-            "berth cannot pull images yet (pull of {image}{tag} requested); import a root filesystem with `docker import` or load it later with `docker load`"
-        )));
+        let opts = PullOptions {
+            image: image.to_string(),
+            tag: q.nonempty("tag").map(str::to_string),
+            platform: q.nonempty("platform").map(str::to_string),
+            auth: registry_auth(req.headers()),
+        };
+        return message_stream_response(b.image_pull(opts).await?).await;
     }
     let Some(src) = q.nonempty("fromSrc") else {
         return Err(ApiError::invalid("fromImage or fromSrc is required"));
@@ -83,12 +90,8 @@ async fn by_name<B: Backend>(
     method: Method,
     Path(rest): Path<String>,
     q: Params,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
-    let unimplemented = |what: &str| {
-        Err(ApiError::not_implemented(format!(
-            "berth does not implement {method} /images/{{name}}/{what} yet"
-        )))
-    };
     if method == Method::DELETE {
         let items = b
             .image_remove(&rest, q.bool("force"), q.bool("noprune"))
@@ -108,7 +111,92 @@ async fn by_name<B: Backend>(
             b.image_tag(name, repo, q.nonempty("tag")).await?;
             Ok((StatusCode::CREATED).into_response())
         }
-        ("GET", "history") | ("GET", "get") | ("POST", "push") => unimplemented(action),
+        ("GET", "history") => Ok(axum::Json(b.image_history(name).await?).into_response()),
+        ("GET", "get") => Ok(tar_response(b.image_save(vec![name.to_string()]).await?)),
+        ("POST", "push") => {
+            let auth = registry_auth(&headers);
+            let tag = q.nonempty("tag").map(str::to_string);
+            message_stream_response(b.image_push(name, tag, auth).await?).await
+        }
         _ => Err(ApiError::not_found("page not found")),
     }
+}
+
+/// `X-Registry-Auth`: base64url JSON credentials; absent means anonymous.
+fn registry_auth(headers: &axum::http::HeaderMap) -> t::registry::AuthConfig {
+    headers
+        .get("X-Registry-Auth")
+        .and_then(|v| v.to_str().ok())
+        .map(t::registry::AuthConfig::from_header)
+        .unwrap_or_default()
+}
+
+fn tar_response(body: crate::backend::ByteStream) -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(axum::http::header::CONTENT_TYPE, "application/x-tar")
+        .body(axum::body::Body::from_stream(body))
+        .expect("static response parts")
+}
+
+/// `GET /images/get?names=a&names=b`.
+async fn save<B: Backend>(State(b): State<Arc<B>>, q: Params) -> ApiResult<Response> {
+    let names: Vec<String> = q
+        .get_all("names")
+        .into_iter()
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect();
+    if names.is_empty() {
+        return Err(ApiError::invalid("no images specified"));
+    }
+    Ok(tar_response(b.image_save(names).await?))
+}
+
+/// `POST /images/load?quiet=`.
+async fn load<B: Backend>(State(b): State<Arc<B>>, q: Params, req: Request) -> ApiResult<Response> {
+    let body = req
+        .into_body()
+        .into_data_stream()
+        .map(|r| r.map_err(std::io::Error::other));
+    message_stream_response(b.image_load(q.bool("quiet"), Box::pin(body)).await?).await
+}
+
+async fn prune<B: Backend>(State(b): State<Arc<B>>, q: Params) -> ApiResult<Response> {
+    Ok(axum::Json(b.image_prune(q.filters()?).await?).into_response())
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`,
+/// the body an optional container config.
+async fn commit<B: Backend>(
+    State(b): State<Arc<B>>,
+    q: Params,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let Some(container) = q.nonempty("container") else {
+        return Err(ApiError::not_found("No such container: "));
+    };
+    let config: Option<t::container::Config> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(parse_json_body(&body)?)
+    };
+    let opts = CommitOptions {
+        container: container.to_string(),
+        repo: q.nonempty("repo").map(str::to_string),
+        tag: q.nonempty("tag").map(str::to_string),
+        comment: q.get("comment").unwrap_or("").to_string(),
+        author: q.get("author").unwrap_or("").to_string(),
+        // Docker pauses unless told not to (`pause=0`).
+        pause: q.get("pause").is_none_or(|_| q.bool("pause")),
+        changes: q
+            .get_all("changes")
+            .into_iter()
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect(),
+        config,
+    };
+    let id = b.image_commit(opts).await?;
+    Ok((StatusCode::CREATED, axum::Json(id)).into_response())
 }

@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::backend::{Backend, ByteStream};
+use crate::backend::{Backend, ByteStream, MessageStream};
 use crate::endpoints::DOCKER_ENDPOINTS;
 use crate::error::ApiError;
 
@@ -69,6 +69,41 @@ fn json_stream_response(body: ByteStream) -> Response {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from_stream(body))
         .expect("static response parts")
+}
+
+/// A pull/push/load progress stream as dockerd writes it: nothing is sent
+/// until the first message, so an early failure is a plain HTTP error (the
+/// CLI prints "Error response from daemon: ..."); a later one is an
+/// `errorDetail` line, after which the stream ends.
+async fn message_stream_response(mut stream: MessageStream) -> Result<Response, ApiError> {
+    use futures_util::StreamExt;
+    let first = match stream.next().await {
+        None => {
+            return Ok(json_stream_response(
+                Box::pin(futures_util::stream::empty()),
+            ));
+        }
+        Some(Err(e)) => return Err(e),
+        Some(Ok(m)) => m,
+    };
+    let encode = |m: &berth_api_types::JsonMessage| {
+        let mut line = serde_json::to_vec(m).unwrap_or_default();
+        line.push(b'\n');
+        bytes::Bytes::from(line)
+    };
+    let head = futures_util::stream::once(futures_util::future::ready(Ok(encode(&first))));
+    let rest = futures_util::stream::unfold(Some(stream), move |s| async move {
+        let mut s = s?;
+        match s.next().await {
+            None => None,
+            Some(Ok(m)) => Some((Ok(encode(&m)), Some(s))),
+            Some(Err(e)) => Some((
+                Ok(encode(&berth_api_types::JsonMessage::error(e.message))),
+                None,
+            )),
+        }
+    });
+    Ok(json_stream_response(Box::pin(head.chain(rest))))
 }
 
 fn no_content() -> Response {

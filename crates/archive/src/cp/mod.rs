@@ -19,7 +19,7 @@
 mod changes;
 mod extract;
 pub(crate) mod gopath;
-mod pack;
+pub(crate) mod pack;
 mod resolve;
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ const OUT_CAP: usize = 1 << 20;
 const DENTS_CAP: usize = 64 << 10;
 const BLOCK: usize = 512;
 
-const TYPE_REG: u8 = b'0';
+pub(crate) const TYPE_REG: u8 = b'0';
 const TYPE_LINK: u8 = b'1';
 const TYPE_SYMLINK: u8 = b'2';
 const TYPE_CHAR: u8 = b'3';
@@ -53,10 +53,12 @@ const TYPE_FIFO: u8 = b'6';
 const TYPE_PAX: u8 = b'x';
 
 /// The tar stream being written, batched into 1 MiB writes.
-pub(super) struct TarOut<'a> {
+pub(crate) struct TarOut<'a> {
     out: &'a mut dyn Write,
     buf: Vec<u8>,
     pos: usize,
+    /// Headers written (PAX extended headers not counted).
+    pub(crate) entries: u64,
 }
 
 fn out_err(e: std::io::Error) -> Error {
@@ -69,6 +71,7 @@ impl<'a> TarOut<'a> {
             out,
             buf: vec![0u8; OUT_CAP],
             pos: 0,
+            entries: 0,
         }
     }
 
@@ -148,7 +151,7 @@ impl<'a> TarOut<'a> {
     }
 
     /// The end-of-archive marker, then everything to `out`.
-    pub(super) fn finish(&mut self) -> Result<()> {
+    pub(crate) fn finish(&mut self) -> Result<()> {
         self.zeros(2 * BLOCK as u64)?;
         self.flush_buf()?;
         self.out.flush().map_err(out_err)
@@ -156,7 +159,7 @@ impl<'a> TarOut<'a> {
 
     /// Writes one header the way Go's `tar.Writer.WriteHeader` does for a
     /// header with `Format = FormatPAX`.
-    pub(super) fn header(&mut self, h: &Header<'_>) -> Result<()> {
+    pub(crate) fn header(&mut self, h: &Header<'_>) -> Result<()> {
         let mut pax: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         let mut ustar = true;
         let name_ascii = is_ascii(h.name);
@@ -238,6 +241,7 @@ impl<'a> TarOut<'a> {
         }
         blk[156] = h.typeflag;
         set_magic_and_checksum(&mut blk);
+        self.entries += 1;
         self.put(&blk)
     }
 
@@ -254,7 +258,7 @@ impl<'a> TarOut<'a> {
 }
 
 /// One tar header's fields.
-pub(super) struct Header<'a> {
+pub(crate) struct Header<'a> {
     pub name: &'a [u8],
     pub link: &'a [u8],
     pub typeflag: u8,
@@ -479,8 +483,8 @@ struct Frame {
     prefix_len: usize,
 }
 
-struct Walker<'o> {
-    tw: TarOut<'o>,
+pub(crate) struct Walker<'o> {
+    pub(crate) tw: TarOut<'o>,
     /// First archive name of each multiply-linked inode, by (dev, ino).
     seen: HashMap<((u32, u32), u64), Vec<u8>>,
     dents: Vec<MaybeUninit<u8>>,
@@ -496,13 +500,16 @@ struct Walker<'o> {
 /// (overlay's own metadata among them) and `security.selinux` stay behind.
 fn wanted_xattr(k: &[u8]) -> bool {
     k == b"security.capability"
-        || k.starts_with(b"user.")
+        // `user.overlay.*` is overlayfs' own metadata in an upper dir
+        // mounted with `userxattr` (what a layer is written from); appliers
+        // refuse it anyway.
+        || (k.starts_with(b"user.") && !k.starts_with(b"user.overlay."))
         || k == b"system.posix_acl_access"
         || k == b"system.posix_acl_default"
 }
 
 impl<'o> Walker<'o> {
-    fn new(out: &'o mut dyn Write, root_mnt: Option<u64>) -> Self {
+    pub(crate) fn new(out: &'o mut dyn Write, root_mnt: Option<u64>) -> Self {
         Walker {
             tw: TarOut::new(out),
             seen: HashMap::new(),
@@ -670,7 +677,7 @@ impl<'o> Walker<'o> {
 
     /// Archives `bname` in `dir` as `name`; a directory comes back to be
     /// descended into.
-    fn entry(
+    pub(crate) fn entry(
         &mut self,
         dir: BorrowedFd<'_>,
         bname: &OsStr,

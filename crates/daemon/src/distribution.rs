@@ -1,0 +1,773 @@
+//! `docker pull`, `docker push` and `docker login` on top of the registry
+//! client and the image store, with dockerd's progress messages.
+//!
+//! Pull: manifest (a list or index picks the platform), config, then the
+//! layer blobs the content store lacks, downloaded in parallel (three at a
+//! time, dockerd's default) and streamed into the content store with their
+//! digest and size verified; then the image store unpacks what is missing
+//! and records the image. Nothing is visible until that last step, and a
+//! failure deletes what the pull ingested (a crash leaves blobs the store
+//! drops when it next opens).
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::Arc;
+
+use berth_api_types::JsonMessage;
+use berth_api_types::registry::{AuthConfig, AuthResponse};
+use berth_content::Digest;
+use berth_image::{LayerProgress, Reference};
+use berth_registry::{Credentials, Repository};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::Daemon;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Docker's default `max-concurrent-downloads` / `-uploads`.
+const PARALLEL: usize = 3;
+/// Progress lines per layer are sent at most every this many bytes.
+const PROGRESS_STEP: u64 = 512 * 1024;
+const MEDIA_INDEX_OCI: &str = "application/vnd.oci.image.index.v1+json";
+const MEDIA_LIST_DOCKER: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+pub type Messages = futures_util::stream::BoxStream<'static, Result<JsonMessage>>;
+
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    pub image: String,
+    pub tag: Option<String>,
+    pub platform: Option<String>,
+    pub auth: AuthConfig,
+}
+
+fn credentials(a: &AuthConfig) -> Credentials {
+    Credentials {
+        username: a.username.clone(),
+        password: a.password.clone(),
+        identity_token: a.identitytoken.clone(),
+        registry_token: a.registrytoken.clone(),
+    }
+}
+
+fn repository(r: &Reference) -> Repository {
+    Repository {
+        domain: r.domain().to_string(),
+        path: r.path().to_string(),
+    }
+}
+
+impl From<berth_registry::Error> for Error {
+    fn from(e: berth_registry::Error) -> Self {
+        use berth_registry::ErrorKind as K;
+        let kind = match e.kind() {
+            K::NotFound => ErrorKind::NotFound,
+            K::Unauthorized => ErrorKind::Unauthorized,
+            K::InvalidArgument => ErrorKind::InvalidArgument,
+            K::Unavailable => ErrorKind::Unavailable,
+            _ => ErrorKind::Internal,
+        };
+        Error::new(kind, e.to_string())
+    }
+}
+
+/// A channel of progress messages and the stream the API serves from it.
+fn channel() -> (Progress, Messages) {
+    let (tx, rx) = mpsc::channel::<Result<JsonMessage>>(256);
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
+    (Progress(tx), stream.boxed())
+}
+
+#[derive(Clone)]
+struct Progress(mpsc::Sender<Result<JsonMessage>>);
+
+impl Progress {
+    async fn send(&self, m: JsonMessage) {
+        // A client that went away stops reading; the work still finishes
+        // (or fails) so the store stays consistent, as dockerd's does.
+        let _ = self.0.send(Ok(m)).await;
+    }
+    fn send_blocking(&self, m: JsonMessage) {
+        let _ = self.0.blocking_send(Ok(m));
+    }
+    async fn status(&self, id: &str, status: &str) {
+        self.send(JsonMessage {
+            id: id.to_string(),
+            status: status.to_string(),
+            progress_detail: Some(Default::default()),
+            ..Default::default()
+        })
+        .await
+    }
+    async fn fail(&self, e: Error) {
+        let _ = self.0.send(Err(e)).await;
+    }
+}
+
+fn short(d: &Digest) -> String {
+    d.hex()[..12].to_string()
+}
+
+impl Daemon {
+    fn registry_client(&self) -> &berth_registry::Client {
+        &self.registry
+    }
+
+    /// `POST /auth`.
+    pub async fn auth(&self, cfg: AuthConfig) -> Result<AuthResponse> {
+        let server = if cfg.serveraddress.is_empty() {
+            "docker.io".to_string()
+        } else {
+            normalize_server(&cfg.serveraddress)
+        };
+        let token = self
+            .registry_client()
+            .login(&server, &credentials(&cfg))
+            .await?;
+        Ok(AuthResponse {
+            status: "Login Succeeded".into(),
+            identity_token: token.unwrap_or_default(),
+        })
+    }
+
+    /// `POST /images/create?fromImage=`: the progress stream. Errors before
+    /// the first message (a bad name, an unknown tag, refused credentials)
+    /// come out as the stream's first item, so the API answers them as
+    /// HTTP errors like dockerd.
+    pub fn image_pull(self: &Arc<Self>, opts: PullOptions) -> Result<Messages> {
+        let reference = pull_reference(&opts.image, opts.tag.as_deref())?;
+        let (progress, stream) = channel();
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.pull(&reference, &opts, &progress).await {
+                progress.fail(e).await;
+            }
+        });
+        Ok(stream)
+    }
+
+    async fn pull(&self, r: &Reference, opts: &PullOptions, progress: &Progress) -> Result<()> {
+        let repo = repository(r);
+        let creds = credentials(&opts.auth);
+        let client = self.registry_client();
+        let tag_or_digest = match r.digest() {
+            Some(d) => d.to_string(),
+            None => r.tag().unwrap_or("latest").to_string(),
+        };
+        let top = client.get_manifest(&repo, &tag_or_digest, &creds).await?;
+        let top_digest = top.digest.clone();
+        let manifest = if top.media_type == MEDIA_INDEX_OCI || top.media_type == MEDIA_LIST_DOCKER {
+            let want = platform(opts.platform.as_deref())?;
+            let chosen = choose_platform(&top.bytes, &want).ok_or_else(|| {
+                Error::not_found(format!(
+                    "no matching manifest for {} in the manifest list entries",
+                    want.display()
+                ))
+            })?;
+            client
+                .get_manifest(&repo, &chosen.to_string(), &creds)
+                .await?
+        } else {
+            top
+        };
+        let parsed: ManifestDoc = serde_json::from_slice(&manifest.bytes)
+            .map_err(|e| Error::invalid(format!("invalid manifest {}: {e}", manifest.digest)))?;
+        if parsed.schema_version != 2 || parsed.config.is_none() {
+            return Err(Error::invalid(format!(
+                "unsupported manifest {} ({}): only image manifests of schema 2 and OCI are supported",
+                manifest.digest, manifest.media_type
+            )));
+        }
+        let config_desc = parsed.config.expect("checked");
+        progress
+            .send(JsonMessage::status(
+                tag_or_digest.clone(),
+                format!("Pulling from {}", r.familiar_name()),
+            ))
+            .await;
+
+        let content = self.images.content().clone();
+        let mut ingested: Vec<Digest> = Vec::new();
+        // Blobs this pull ingested are not referenced by any record until
+        // add_image returns; the lease keeps a concurrent load's or delete's
+        // cleanup from taking them meanwhile.
+        let mut lease = self.images.lease_blobs(&[]);
+        let result = async {
+            // The config first: it is small, and its diff IDs say which
+            // layers are already unpacked.
+            if !content.exists(&config_desc.digest) {
+                lease.add(&config_desc.digest);
+                fetch_blob(client, &repo, &config_desc, &creds, &content, None).await?;
+                ingested.push(config_desc.digest.clone());
+            }
+            lease.add(&manifest.digest);
+            let mdigest = content.write_blob(&manifest.bytes)?;
+            if mdigest != manifest.digest {
+                return Err(Error::internal("manifest digest changed while storing it"));
+            }
+            ingested.push(mdigest.clone());
+
+            let have_chains = self.images.present_layers(&config_desc.digest)?;
+            let mut todo = Vec::new();
+            for (i, l) in parsed.layers.iter().enumerate() {
+                let id = short(&l.digest);
+                if content.exists(&l.digest) && have_chains.get(i).copied().unwrap_or(false) {
+                    progress.status(&id, "Already exists").await;
+                } else if content.exists(&l.digest) {
+                    progress.status(&id, "Download complete").await;
+                } else {
+                    progress.status(&id, "Pulling fs layer").await;
+                    lease.add(&l.digest);
+                    todo.push(l.clone());
+                }
+            }
+            let downloads = futures_util::stream::iter(todo.into_iter().map(|l| {
+                let content = content.clone();
+                let repo = &repo;
+                let creds = &creds;
+                async move {
+                    let id = short(&l.digest);
+                    fetch_blob(client, repo, &l, creds, &content, Some((progress, &id))).await?;
+                    progress.status(&id, "Download complete").await;
+                    Ok::<Digest, Error>(l.digest.clone())
+                }
+            }))
+            .buffer_unordered(PARALLEL);
+            futures_util::pin_mut!(downloads);
+            let mut first_err = None;
+            while let Some(res) = downloads.next().await {
+                match res {
+                    Ok(d) => ingested.push(d),
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = first_err {
+                return Err(e);
+            }
+
+            let mut refs = Vec::new();
+            if r.digest().is_none() {
+                refs.push(r.clone());
+            }
+            refs.push(Reference::parse_named(&format!(
+                "{}@{}",
+                r.name(),
+                top_digest
+            ))?);
+            let images = self.images.clone();
+            let p = progress.clone();
+            let layer_ids: Vec<String> = parsed.layers.iter().map(|l| short(&l.digest)).collect();
+            let existed =
+                self.images
+                    .get(&format!("{}@{}", r.name(), top_digest))
+                    .is_ok()
+                    || self
+                        .images
+                        .get(&config_desc.digest.to_string())
+                        .is_ok_and(|img| {
+                            r.digest().is_some()
+                                || img.repo_tags.iter().any(|t| {
+                                    Reference::parse(t).is_ok_and(|x| x.full() == r.full())
+                                })
+                        });
+            tokio::task::spawn_blocking(move || {
+                images.add_image(&mdigest, &refs, &mut |ev: LayerProgress| {
+                    let Some(id) = layer_ids.get(ev.index) else {
+                        return;
+                    };
+                    let status = match ev.event {
+                        berth_image::LayerEvent::Extracting => "Extracting",
+                        berth_image::LayerEvent::Done => "Pull complete",
+                        berth_image::LayerEvent::AlreadyExists => return,
+                    };
+                    p.send_blocking(JsonMessage {
+                        id: id.clone(),
+                        status: status.into(),
+                        progress_detail: Some(Default::default()),
+                        ..Default::default()
+                    });
+                })
+            })
+            .await
+            .map_err(|e| Error::internal(e.to_string()))??;
+            Ok::<bool, Error>(existed)
+        }
+        .await;
+        match result {
+            Ok(existed) => {
+                progress
+                    .send(JsonMessage::status("", format!("Digest: {top_digest}")))
+                    .await;
+                let what = if existed {
+                    "Image is up to date for"
+                } else {
+                    "Downloaded newer image for"
+                };
+                progress
+                    .send(JsonMessage::status(
+                        "",
+                        format!("Status: {what} {}", r.familiar()),
+                    ))
+                    .await;
+                Ok(())
+            }
+            Err(e) => {
+                drop(lease);
+                self.images.gc_blobs(&ingested);
+                Err(e)
+            }
+        }
+    }
+
+    /// `POST /images/{name}/push`.
+    pub fn image_push(
+        self: &Arc<Self>,
+        name: &str,
+        tag: Option<String>,
+        auth: AuthConfig,
+    ) -> Result<Messages> {
+        let named = Reference::parse_named(name)?;
+        let targets: Vec<Reference> = match tag.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => vec![named.with_tag(t)?],
+            None if named.tag().is_some() || named.digest().is_some() => vec![named.clone()],
+            // No tag: every local tag of the repository (`docker push -a`).
+            None => {
+                let mut v = Vec::new();
+                for img in self.images.list() {
+                    for t in &img.repo_tags {
+                        if let Ok(x) = Reference::parse(t)
+                            && x.name() == named.name()
+                        {
+                            v.push(x);
+                        }
+                    }
+                }
+                if v.is_empty() {
+                    return Err(Error::not_found(format!(
+                        "An image does not exist locally with the tag: {}",
+                        named.familiar_name()
+                    )));
+                }
+                v.sort_by_key(|x| x.full());
+                v
+            }
+        };
+        for t in &targets {
+            if self.images.get(&t.familiar()).is_err() {
+                return Err(Error::not_found(format!(
+                    "An image does not exist locally with the tag: {}",
+                    named.familiar_name()
+                )));
+            }
+        }
+        let (progress, stream) = channel();
+        let this = self.clone();
+        tokio::spawn(async move {
+            progress
+                .send(JsonMessage::status(
+                    "",
+                    format!("The push refers to repository [{}]", named.name()),
+                ))
+                .await;
+            for t in targets {
+                if let Err(e) = this.push_one(&t, &auth, &progress).await {
+                    progress.fail(e).await;
+                    return;
+                }
+            }
+        });
+        Ok(stream)
+    }
+
+    async fn push_one(&self, r: &Reference, auth: &AuthConfig, progress: &Progress) -> Result<()> {
+        let images = self.images.clone();
+        let name = r.familiar();
+        let plan = tokio::task::spawn_blocking(move || images.push_plan(&name))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))??;
+        let repo = repository(r);
+        let creds = credentials(auth);
+        let client = self.registry_client();
+        let content = self.images.content().clone();
+        let mount_from = self.mount_candidates(r);
+        for l in &plan.layers {
+            progress.status(&short(&l.digest), "Preparing").await;
+        }
+        let uploads = futures_util::stream::iter(
+            std::iter::once((plan.config.clone(), false))
+                .chain(plan.layers.iter().cloned().map(|l| (l, true)))
+                .map(|(desc, is_layer)| {
+                    let content = content.clone();
+                    let repo = &repo;
+                    let creds = &creds;
+                    let mount_from = &mount_from;
+                    async move {
+                        let id = short(&desc.digest);
+                        if client
+                            .blob_exists(repo, &desc.digest, creds)
+                            .await?
+                            .is_some()
+                        {
+                            if is_layer {
+                                progress.status(&id, "Layer already exists").await;
+                            }
+                            return Ok::<(), Error>(());
+                        }
+                        for from in mount_from {
+                            if client.mount_blob(repo, &desc.digest, from, creds).await? {
+                                if is_layer {
+                                    progress.status(&id, &format!("Mounted from {from}")).await;
+                                }
+                                return Ok(());
+                            }
+                        }
+                        let path = content.blob_path(&desc.digest);
+                        let total = desc.size as i64;
+                        let p = progress.clone();
+                        let idc = id.clone();
+                        let last = std::sync::atomic::AtomicU64::new(0);
+                        let on_progress = move |sent: u64| {
+                            if !is_layer {
+                                return;
+                            }
+                            let prev = last.load(std::sync::atomic::Ordering::Relaxed);
+                            if sent < prev + PROGRESS_STEP && sent != desc.size {
+                                return;
+                            }
+                            last.store(sent, std::sync::atomic::Ordering::Relaxed);
+                            let _ = p.0.try_send(Ok(JsonMessage::progress(
+                                idc.clone(),
+                                "Pushing",
+                                sent as i64,
+                                total,
+                            )));
+                        };
+                        client
+                            .push_blob(repo, &desc.digest, desc.size, path, &on_progress, creds)
+                            .await?;
+                        if is_layer {
+                            progress.status(&id, "Pushed").await;
+                        }
+                        Ok(())
+                    }
+                }),
+        )
+        .buffer_unordered(PARALLEL);
+        futures_util::pin_mut!(uploads);
+        while let Some(res) = uploads.next().await {
+            res?;
+        }
+        let tag = r.tag().unwrap_or("latest").to_string();
+        let digest = client
+            .put_manifest(
+                &repo,
+                &tag,
+                &plan.manifest_media_type,
+                bytes::Bytes::from(plan.manifest_bytes.clone()),
+                &creds,
+            )
+            .await?;
+        let size = plan.manifest_bytes.len();
+        let canonical = Reference::parse_named(&format!("{}@{digest}", r.name()))?;
+        let images = self.images.clone();
+        let image_id = self.images.get(&r.familiar())?.id;
+        tokio::task::spawn_blocking(move || images.record_pushed(&image_id, &canonical))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))??;
+        progress
+            .send(JsonMessage::status(
+                "",
+                format!("{tag}: digest: {digest} size: {size}"),
+            ))
+            .await;
+        progress
+            .send(JsonMessage {
+                progress_detail: Some(Default::default()),
+                aux: Some(
+                    serde_json::json!({"Tag": tag, "Digest": digest.to_string(), "Size": size}),
+                ),
+                ..Default::default()
+            })
+            .await;
+        Ok(())
+    }
+
+    /// Other repositories of the same registry this daemon pulled or pushed
+    /// images from: a blob there can be mounted instead of uploaded.
+    fn mount_candidates(&self, r: &Reference) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for img in self.images.list() {
+            for d in &img.repo_digests {
+                if let Ok(x) = Reference::parse_named(d)
+                    && x.domain() == r.domain()
+                    && x.path() != r.path()
+                    && seen.insert(x.path().to_string())
+                {
+                    out.push(x.path().to_string());
+                }
+            }
+        }
+        out.truncate(3);
+        out
+    }
+}
+
+/// `fromImage` + `tag` as dockerd combines them: a tag that is a digest
+/// makes a canonical reference; no tag means `latest`.
+fn pull_reference(image: &str, tag: Option<&str>) -> Result<Reference> {
+    let named = Reference::parse_named(image)?;
+    match tag {
+        Some(t) if t.contains(':') => {
+            let d: Digest = t
+                .parse()
+                .map_err(|e| Error::invalid(format!("invalid digest {t:?}: {e}")))?;
+            Ok(Reference::parse_named(&format!("{}@{d}", named.name()))?)
+        }
+        Some(t) => Ok(named.name_only().with_tag(t)?),
+        None if named.tag().is_some() || named.digest().is_some() => Ok(named),
+        None => Err(Error::not_implemented(
+            "berth does not pull all tags of a repository (docker pull --all-tags); name a tag",
+        )),
+    }
+}
+
+/// What `docker login SERVER` sends, as a registry host.
+fn normalize_server(s: &str) -> String {
+    let s = s
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let host = s.split('/').next().unwrap_or(s);
+    match host {
+        "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".into(),
+        h => h.to_string(),
+    }
+}
+
+struct Platform {
+    os: String,
+    arch: String,
+    variant: Option<String>,
+}
+
+impl Platform {
+    fn display(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}/{}/{v}", self.os, self.arch),
+            None => format!("{}/{}", self.os, self.arch),
+        }
+    }
+}
+
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+fn platform(p: Option<&str>) -> Result<Platform> {
+    let Some(p) = p.filter(|p| !p.is_empty()) else {
+        return Ok(Platform {
+            os: "linux".into(),
+            arch: host_arch().into(),
+            variant: None,
+        });
+    };
+    let parts: Vec<&str> = p.split('/').collect();
+    if parts.len() > 3 || parts.iter().any(|s| s.is_empty()) {
+        return Err(Error::invalid(format!("invalid platform {p:?}")));
+    }
+    let arch = match parts.get(1).map(|a| a.to_ascii_lowercase()) {
+        Some(a) if a == "x86_64" || a == "x86-64" => "amd64".to_string(),
+        Some(a) if a == "aarch64" => "arm64".to_string(),
+        Some(a) => a,
+        None => host_arch().to_string(),
+    };
+    Ok(Platform {
+        os: parts[0].to_ascii_lowercase(),
+        arch,
+        variant: parts.get(2).map(|v| v.to_ascii_lowercase()),
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct IndexDoc {
+    #[serde(default)]
+    manifests: Vec<IndexEntry>,
+}
+
+#[derive(serde::Deserialize)]
+struct IndexEntry {
+    digest: Digest,
+    #[serde(default)]
+    platform: Option<PlatformDoc>,
+}
+
+#[derive(serde::Deserialize)]
+struct PlatformDoc {
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
+}
+
+/// The manifest of an index or list for the platform, as containerd's
+/// matcher picks it: os and architecture must match; a requested variant
+/// must match, else an entry without variant (or the first) wins.
+fn choose_platform(bytes: &[u8], want: &Platform) -> Option<Digest> {
+    let idx: IndexDoc = serde_json::from_slice(bytes).ok()?;
+    let mut candidates = idx.manifests.iter().filter(|m| {
+        m.platform
+            .as_ref()
+            .is_some_and(|p| p.os == want.os && p.architecture == want.arch)
+    });
+    match &want.variant {
+        Some(v) => candidates
+            .find(|m| m.platform.as_ref().and_then(|p| p.variant.as_ref()) == Some(v))
+            .map(|m| m.digest.clone()),
+        None => {
+            let all: Vec<&IndexEntry> = candidates.collect();
+            all.iter()
+                .find(|m| m.platform.as_ref().is_some_and(|p| p.variant.is_none()))
+                .or(all.first())
+                .map(|m| m.digest.clone())
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ManifestDoc {
+    #[serde(rename = "schemaVersion", default)]
+    schema_version: u32,
+    #[serde(default)]
+    config: Option<BlobDesc>,
+    #[serde(default)]
+    layers: Vec<BlobDesc>,
+}
+
+#[derive(serde::Deserialize, Clone)]
+struct BlobDesc {
+    digest: Digest,
+    size: u64,
+    #[serde(rename = "mediaType", default)]
+    #[allow(dead_code)]
+    media_type: String,
+}
+
+/// Streams one blob into the content store; the ingest verifies digest and
+/// size on commit, and is discarded on any error.
+async fn fetch_blob(
+    client: &berth_registry::Client,
+    repo: &Repository,
+    desc: &BlobDesc,
+    creds: &Credentials,
+    content: &Arc<berth_content::ContentStore>,
+    progress: Option<(&Progress, &str)>,
+) -> Result<()> {
+    let mut blob = client.get_blob(repo, &desc.digest, creds).await?;
+    let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(16);
+    let content = content.clone();
+    let digest = desc.digest.clone();
+    let size = desc.size;
+    let writer = tokio::task::spawn_blocking(move || -> Result<()> {
+        let mut ingest = content.ingest()?;
+        while let Some(chunk) = rx.blocking_recv() {
+            ingest
+                .write_all(&chunk)
+                .map_err(|e| Error::io("write a downloaded blob", e))?;
+        }
+        ingest.commit(Some(&digest), Some(size))?;
+        Ok(())
+    });
+    let mut got: u64 = 0;
+    let mut last: u64 = 0;
+    let mut failed = None;
+    while let Some(chunk) = blob.stream.next().await {
+        match chunk {
+            Ok(c) => {
+                got += c.len() as u64;
+                if got > size {
+                    failed = Some(Error::invalid(format!(
+                        "blob {} is larger than its descriptor says ({size} bytes)",
+                        desc.digest
+                    )));
+                    break;
+                }
+                if tx.send(c).await.is_err() {
+                    break;
+                }
+                if let Some((p, id)) = progress
+                    && (got - last >= PROGRESS_STEP || got == size)
+                {
+                    last = got;
+                    p.send(JsonMessage::progress(
+                        id,
+                        "Downloading",
+                        got as i64,
+                        size as i64,
+                    ))
+                    .await;
+                }
+            }
+            Err(e) => {
+                failed = Some(e.into());
+                break;
+            }
+        }
+    }
+    drop(tx);
+    if let Some(e) = failed {
+        // The writer sees the channel close and fails its size check; its
+        // ingest is dropped, which removes the temp file.
+        let _ = writer.await;
+        return Err(e);
+    }
+    if let Some((p, id)) = progress {
+        p.status(id, "Verifying Checksum").await;
+    }
+    writer.await.map_err(|e| Error::internal(e.to_string()))??;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_references_as_dockerd_builds_them() {
+        assert_eq!(
+            pull_reference("busybox", Some("1")).unwrap().full(),
+            "docker.io/library/busybox:1"
+        );
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            pull_reference("127.0.0.1:5000/x", Some(&d)).unwrap().full(),
+            format!("127.0.0.1:5000/x@{d}")
+        );
+        assert!(pull_reference("x", None).is_err());
+        assert_eq!(normalize_server("https://index.docker.io/v1/"), "docker.io");
+        assert_eq!(normalize_server("127.0.0.1:5000"), "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn platform_choice() {
+        let idx = br#"{"manifests":[
+            {"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
+            {"digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222","platform":{"os":"linux","architecture":"amd64"}}]}"#;
+        let amd = platform(Some("linux/amd64")).unwrap();
+        assert!(choose_platform(idx, &amd).unwrap().hex().starts_with('2'));
+        let arm = platform(Some("linux/arm64/v8")).unwrap();
+        assert!(choose_platform(idx, &arm).unwrap().hex().starts_with('1'));
+        let s390 = platform(Some("linux/s390x")).unwrap();
+        assert!(choose_platform(idx, &s390).is_none());
+    }
+}
