@@ -122,6 +122,10 @@ fn import_compressed_tag_inspect_and_remove() {
 fn history_prune_and_disk_usage() {
     require_env!();
     let d = Berthd::start();
+    // Only this test's images, so the sums below are about them alone.
+    for img in d.ok(&["images", "-q"]).lines() {
+        d.ok(&["rmi", "-f", img]);
+    }
     let tar = common::busybox_tar();
     d.ok(&[
         "import",
@@ -164,7 +168,7 @@ fn history_prune_and_disk_usage() {
     ]);
     assert!(df.contains("Images|2|1"), "{df}");
     assert!(df.contains("Containers|1|0"), "{df}");
-    let (code, body, _) = d.http("GET", "/v1.50/system/df", None);
+    let (code, _, body) = d.http("GET", "/v1.50/system/df", None);
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let images = v["Images"].as_array().unwrap();
@@ -181,15 +185,17 @@ fn history_prune_and_disk_usage() {
     // Nothing dangling: prune removes nothing.
     let out = d.ok(&["image", "prune", "-f"]);
     assert!(out.contains("Total reclaimed space: 0B"), "{out}");
-    // Untag the child while c1 still exists: dangling but used, kept.
-    d.ok(&["tag", "child:1", "keep:1"]);
-    d.ok(&["rmi", "child:1", "keep:1"]);
+    // A running container of the child, then the child untagged (a
+    // running user makes `rmi -f` only untag): dangling but used, so prune
+    // keeps it.
+    d.ok(&["run", "-d", "--name", "c2", "child:1", "sleep", "100"]);
+    d.ok(&["rmi", "-f", "child:1"]);
     d.ok(&["image", "prune", "-f"]);
     assert!(d.docker(&["inspect", &child_id]).status.success());
     // Unused now: `prune -a` takes the child. Its tagged parent had a
     // child when the pass began, so it stays, as with dockerd (which
     // prunes only images without children).
-    d.ok(&["rm", "c1"]);
+    d.ok(&["rm", "-f", "c1", "c2"]);
     let out = d.ok(&["image", "prune", "-a", "-f"]);
     assert!(out.contains(&child_id), "{out}");
     assert!(!d.docker(&["inspect", &child_id]).status.success());
