@@ -8,6 +8,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod registry;
+
 /// Root-only tests must not silently pass where they cannot run: with
 /// BERTH_REQUIRE_ROOT_TESTS=1 (CI) a missing prerequisite fails the test;
 /// otherwise the test says why it skips.
