@@ -100,7 +100,14 @@ impl Progress {
         })
         .await
     }
-    async fn fail(&self, e: Error) {
+    async fn fail(&self, mut e: Error) {
+        // dockerd answers a pull or push the registry refused with 500, not
+        // 401: on a 401 the docker CLI prompts "Login prior to pull:" and
+        // waits for a username even without a terminal. Only `POST /auth`
+        // is a 401.
+        if e.kind == ErrorKind::Unauthorized {
+            e.kind = ErrorKind::Internal;
+        }
         let _ = self.0.send(Err(e)).await;
     }
 }

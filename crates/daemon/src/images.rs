@@ -123,19 +123,21 @@ impl Daemon {
                 continue;
             }
             let mut tags = img.repo_tags.clone();
+            let mut digests = img.repo_digests.clone();
+            // moby's Images(): each tag and digest reference is kept only
+            // if a pattern matches it; an image with none left is skipped.
             if filters.contains("reference") {
-                tags.retain(|t| {
-                    filters
-                        .get("reference")
-                        .iter()
-                        .any(|pat| reference_matches(pat, t))
-                });
-                if tags.is_empty() {
+                let patterns = filters.get("reference");
+                let keep = |r: &String| patterns.iter().any(|pat| reference_matches(pat, r));
+                tags.retain(keep);
+                digests.retain(keep);
+                if tags.is_empty() && digests.is_empty() {
                     continue;
                 }
             }
             let mut s = summary(&img);
             s.repo_tags = tags;
+            s.repo_digests = digests;
             out.push(s);
         }
         Ok(out)
@@ -396,10 +398,18 @@ fn summary(img: &Image) -> Summary {
     }
 }
 
-/// `reference=` filter: a glob over the familiar name, with or without tag.
-fn reference_matches(pattern: &str, tag: &str) -> bool {
-    let name = tag.rsplit_once(':').map(|(n, _)| n).unwrap_or(tag);
-    glob(pattern, tag) || glob(pattern, name)
+/// `reference=` filter (distribution's FamiliarMatch): a glob over the
+/// familiar reference, or over its name alone (without tag or digest).
+fn reference_matches(pattern: &str, reference: &str) -> bool {
+    let name = match reference.split_once('@') {
+        Some((n, _)) => n,
+        None => match reference.rsplit_once(':') {
+            // A registry port is not a tag.
+            Some((n, t)) if !t.contains('/') => n,
+            _ => reference,
+        },
+    };
+    glob(pattern, reference) || glob(pattern, name)
 }
 
 fn glob(pat: &str, s: &str) -> bool {
@@ -496,5 +506,17 @@ mod tests {
         assert!(glob("busybox:*", "busybox:latest"));
         assert!(!glob("busy*", "library/busybox"));
         assert!(glob("b?sybox", "busybox"));
+        assert!(super::reference_matches(
+            "127.0.0.1:5000/x",
+            "127.0.0.1:5000/x@sha256:abc"
+        ));
+        assert!(super::reference_matches(
+            "127.0.0.1:5000/x",
+            "127.0.0.1:5000/x:1"
+        ));
+        assert!(!super::reference_matches(
+            "127.0.0.1:5000/x",
+            "127.0.0.1:5000/y:1"
+        ));
     }
 }
