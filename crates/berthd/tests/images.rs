@@ -148,6 +148,14 @@ fn history_prune_and_disk_usage() {
     let lines: Vec<&str> = hist.lines().collect();
     assert_eq!(lines.len(), 2, "{hist}");
     let child_id = d.ok(&["inspect", "-f", "{{.Id}}", "child:1"]);
+    // `docker inspect` asks for a container first: a name with a registry
+    // and `/` must be a 404 there, not a 501, for the CLI to go on.
+    d.ok(&["tag", "child:1", "127.0.0.1:5000/x/y:1"]);
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.Id}}", "127.0.0.1:5000/x/y:1"]),
+        child_id
+    );
+    d.ok(&["rmi", "127.0.0.1:5000/x/y:1"]);
     let base_id = d.ok(&["inspect", "-f", "{{.Id}}", "base:1"]);
     assert!(
         lines[0].starts_with(&format!("{child_id}|added /new|")),

@@ -51,9 +51,11 @@ fn template_matches(template: &str, path: &str) -> bool {
     fn go(t: &[&str], p: &[&str]) -> bool {
         match (t.first(), p.first()) {
             (None, None) => true,
-            (Some(seg), Some(_)) if seg.starts_with('{') => {
-                (1..=p.len()).any(|n| go(&t[1..], &p[n..]))
-            }
+            // Image and plugin names (`{name}`) contain `/`; ids do not,
+            // so `/containers/a/b/json` is no Docker endpoint (a 404 the
+            // CLI's `docker inspect` reads as "not a container").
+            (Some(seg), Some(_)) if *seg == "{name}" => (1..=p.len()).any(|n| go(&t[1..], &p[n..])),
+            (Some(seg), Some(_)) if seg.starts_with('{') => go(&t[1..], &p[1..]),
             (Some(seg), Some(ps)) if seg == ps => go(&t[1..], &p[1..]),
             _ => false,
         }
@@ -137,5 +139,9 @@ mod tests {
             "/images/localhost:5000/a/b/push"
         ));
         assert!(!template_matches("/_ping", "/pong"));
+        assert!(!template_matches(
+            "/containers/{id}/json",
+            "/containers/127.0.0.1:5000/x:1/json"
+        ));
     }
 }
