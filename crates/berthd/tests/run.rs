@@ -339,7 +339,11 @@ fn bad_input_gets_docker_errors() {
     );
     // The pull is tried, as dockerd tries it: Docker Hub is not reachable
     // here, and the error names where it went.
-    assert!(err.contains("registry-1.docker.io"), "{err}");
+    // (Were Hub reachable, it would refuse the unknown repository.)
+    assert!(
+        err.contains("registry-1.docker.io") || err.contains("pull access denied"),
+        "{err}"
+    );
 
     let (status, _, body) = d.http("POST", "/v1.50/containers/create", Some("{not json"));
     assert_eq!(status, 400, "{body}");
