@@ -1,47 +1,14 @@
 use super::*;
+use crate::testenv::{Env, envs};
 use crate::{DeleteItem, ErrorKind, ImportOptions, InUse};
 use berth_archive::cp::{Change, changes_naive, changes_overlay};
-use berth_archive::testutil::{LayerBuilder, require_root};
+use berth_archive::testutil::LayerBuilder;
 use berth_archive::write_layer;
-use berth_content::ContentStore;
-use berth_snapshot::{NaiveSnapshotter, OverlaySnapshotter, Snapshotter, WhiteoutFormat};
+use berth_snapshot::WhiteoutFormat;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::mpsc;
-
-struct Env {
-    td: tempfile::TempDir,
-    overlay: bool,
-}
-
-impl Env {
-    fn new(overlay: bool) -> Env {
-        Env {
-            td: tempfile::tempdir().unwrap(),
-            overlay,
-        }
-    }
-
-    fn open(&self) -> ImageStore {
-        let content = Arc::new(ContentStore::open(self.td.path().join("content")).unwrap());
-        let snaps: Arc<dyn Snapshotter> = if self.overlay {
-            Arc::new(OverlaySnapshotter::new(&self.td.path().join("overlay")).unwrap())
-        } else {
-            Arc::new(NaiveSnapshotter::new(&self.td.path().join("naive")).unwrap())
-        };
-        ImageStore::open(&self.td.path().join("image"), content, snaps).unwrap()
-    }
-}
-
-fn envs(test: &str) -> Vec<Env> {
-    let mut v = vec![Env::new(false)];
-    if require_root(&format!("{test} (overlay)")) {
-        v.push(Env::new(true));
-    }
-    v
-}
 
 fn none(_: &Digest) -> Option<InUse> {
     None

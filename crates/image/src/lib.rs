@@ -20,6 +20,8 @@ mod push;
 mod reference;
 mod save;
 mod store;
+#[cfg(test)]
+mod testenv;
 mod usage;
 
 pub use add::{LayerEvent, LayerProgress};

@@ -1,43 +1,9 @@
 use super::*;
+use crate::testenv::{Env, envs, gz};
 use berth_archive::testutil::{LayerBuilder, require_root};
-use berth_snapshot::{NaiveSnapshotter, OverlaySnapshotter};
 use std::io::Cursor;
 
 const CTR: &str = "abcdef1234567890abcdef1234567890abcdef1234567890abcdef1234567890";
-
-struct Env {
-    td: tempfile::TempDir,
-    overlay: bool,
-}
-
-impl Env {
-    fn new(overlay: bool) -> Env {
-        Env {
-            td: tempfile::tempdir().unwrap(),
-            overlay,
-        }
-    }
-
-    /// A store on fresh instances of everything (as after a restart).
-    fn open(&self) -> ImageStore {
-        let content = Arc::new(ContentStore::open(self.td.path().join("content")).unwrap());
-        let snaps: Arc<dyn Snapshotter> = if self.overlay {
-            Arc::new(OverlaySnapshotter::new(&self.td.path().join("overlay")).unwrap())
-        } else {
-            Arc::new(NaiveSnapshotter::new(&self.td.path().join("naive")).unwrap())
-        };
-        ImageStore::open(&self.td.path().join("image"), content, snaps).unwrap()
-    }
-}
-
-/// The store kinds to run a test against: naive always, overlay as root.
-fn envs(test: &str) -> Vec<Env> {
-    let mut v = vec![Env::new(false)];
-    if require_root(&format!("{test} (overlay)")) {
-        v.push(Env::new(true));
-    }
-    v
-}
 
 fn rootfs_tar() -> Vec<u8> {
     LayerBuilder::new()
@@ -48,12 +14,6 @@ fn rootfs_tar() -> Vec<u8> {
         .file("etc/hostname", 0o644, b"berth\n")
         .hardlink("bin/ls", "bin/busybox")
         .finish()
-}
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
 }
 
 fn import(

@@ -1,12 +1,11 @@
 //! Tests of add_image, save, load, push_plan and blob collection.
 
+use crate::testenv::{Env, envs, gz};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read, Write};
-use std::sync::Arc;
 
-use berth_archive::testutil::{LayerBuilder, require_root};
-use berth_content::{ContentStore, Digest};
-use berth_snapshot::{NaiveSnapshotter, OverlaySnapshotter, Snapshotter};
+use berth_archive::testutil::LayerBuilder;
+use berth_content::Digest;
 use serde_json::{Value, json};
 
 use crate::config::{
@@ -18,44 +17,6 @@ use crate::store::{MAX_JSON_BLOB, host_arch};
 use crate::{
     ErrorKind, ImageStore, ImportOptions, LayerEvent, LayerProgress, LoadEvent, Reference,
 };
-
-struct Env {
-    td: tempfile::TempDir,
-    overlay: bool,
-}
-
-impl Env {
-    fn new(overlay: bool) -> Env {
-        Env {
-            td: tempfile::tempdir().unwrap(),
-            overlay,
-        }
-    }
-
-    fn open(&self) -> ImageStore {
-        let content = Arc::new(ContentStore::open(self.td.path().join("content")).unwrap());
-        let snaps: Arc<dyn Snapshotter> = if self.overlay {
-            Arc::new(OverlaySnapshotter::new(&self.td.path().join("overlay")).unwrap())
-        } else {
-            Arc::new(NaiveSnapshotter::new(&self.td.path().join("naive")).unwrap())
-        };
-        ImageStore::open(&self.td.path().join("image"), content, snaps).unwrap()
-    }
-}
-
-fn envs(test: &str) -> Vec<Env> {
-    let mut v = vec![Env::new(false)];
-    if require_root(&format!("{test} (overlay)")) {
-        v.push(Env::new(true));
-    }
-    v
-}
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 fn gunzip(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
