@@ -37,10 +37,7 @@ use std::path::Path;
 use berth_content::Digest;
 use chrono::Utc;
 
-use crate::config::{
-    Descriptor, Empty, History, ImageConfig, MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER_TAR,
-    MEDIA_TYPE_MANIFEST, Manifest, RootFs, RuntimeConfig,
-};
+use crate::config::{Empty, History, ImageConfig, MEDIA_TYPE_LAYER_TAR, RootFs, RuntimeConfig};
 use crate::store::{LayerRec, Rec, check_tag_name, host_arch};
 use crate::{Error, Image, ImageStore, Reference, Result, apply_changes, chain_ids};
 
@@ -326,32 +323,7 @@ impl ImageStore {
             history,
             ..Default::default()
         };
-        let config_bytes = serde_json::to_vec(&config)
-            .map_err(|e| Error::internal(format!("encode image config: {e}")))?;
-        let id = self.content.write_blob(&config_bytes)?;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(MEDIA_TYPE_MANIFEST.into()),
-            config: Descriptor {
-                media_type: MEDIA_TYPE_CONFIG.into(),
-                digest: id.clone(),
-                size: config_bytes.len() as u64,
-                annotations: None,
-            },
-            layers: layers
-                .iter()
-                .map(|l| Descriptor {
-                    media_type: l.media_type.clone(),
-                    digest: l.blob.clone(),
-                    size: l.blob_size,
-                    annotations: None,
-                })
-                .collect(),
-            annotations: None,
-        };
-        let manifest_bytes = serde_json::to_vec(&manifest)
-            .map_err(|e| Error::internal(format!("encode manifest: {e}")))?;
-        let manifest_digest = self.content.write_blob(&manifest_bytes)?;
+        let (id, manifest_digest) = self.write_config_and_manifest(&config, &layers)?;
 
         let size = parent_rec.size + unpacked.as_ref().map_or(0, |l| l.size);
         let mut rec = Rec {

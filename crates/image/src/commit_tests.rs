@@ -1,6 +1,6 @@
 use super::*;
 use crate::testenv::{Env, envs};
-use crate::{DeleteItem, ErrorKind, ImportOptions, InUse};
+use crate::{DeleteItem, ErrorKind, ImportOptions, InUse, Manifest};
 use berth_archive::cp::{Change, changes_naive, changes_overlay};
 use berth_archive::testutil::LayerBuilder;
 use berth_archive::write_layer;

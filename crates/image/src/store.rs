@@ -581,40 +581,19 @@ impl ImageStore {
             comment: Some(message),
             ..Default::default()
         };
-        let config_bytes = serde_json::to_vec(&config)
-            .map_err(|e| Error::internal(format!("encode image config: {e}")))?;
-        let id = self.content.write_blob(&config_bytes)?;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(MEDIA_TYPE_MANIFEST.into()),
-            config: Descriptor {
-                media_type: MEDIA_TYPE_CONFIG.into(),
-                digest: id.clone(),
-                size: config_bytes.len() as u64,
-                annotations: None,
-            },
-            layers: vec![Descriptor {
-                media_type: MEDIA_TYPE_LAYER_TAR.into(),
-                digest: layer.diff_id.clone(),
-                size: layer.tar_size,
-                annotations: None,
-            }],
-            annotations: None,
-        };
-        let manifest_bytes = serde_json::to_vec(&manifest)
-            .map_err(|e| Error::internal(format!("encode manifest: {e}")))?;
-        let manifest_digest = self.content.write_blob(&manifest_bytes)?;
+        let layers = vec![LayerRec {
+            blob: layer.diff_id.clone(),
+            media_type: MEDIA_TYPE_LAYER_TAR.into(),
+            blob_size: layer.tar_size,
+            diff_id: layer.diff_id.clone(),
+            size: layer.size,
+        }];
+        let (id, manifest_digest) = self.write_config_and_manifest(&config, &layers)?;
 
         let mut rec = Rec {
             manifest: Some(manifest_digest),
             parent: None,
-            layers: vec![LayerRec {
-                blob: layer.diff_id.clone(),
-                media_type: MEDIA_TYPE_LAYER_TAR.into(),
-                blob_size: layer.tar_size,
-                diff_id: layer.diff_id.clone(),
-                size: layer.size,
-            }],
+            layers,
             size: layer.size,
             recorded: created,
             last_tag_time: None,
@@ -633,6 +612,42 @@ impl ImageStore {
         drop(st);
         drop(layer);
         Ok(img)
+    }
+
+    /// Stores an image config we made and the OCI manifest naming it and
+    /// `layers`; returns (image ID, manifest digest). Import and commit.
+    pub(crate) fn write_config_and_manifest(
+        &self,
+        config: &ImageConfig,
+        layers: &[LayerRec],
+    ) -> Result<(Digest, Digest)> {
+        let config_bytes = serde_json::to_vec(config)
+            .map_err(|e| Error::internal(format!("encode image config: {e}")))?;
+        let id = self.content.write_blob(&config_bytes)?;
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(MEDIA_TYPE_MANIFEST.into()),
+            config: Descriptor {
+                media_type: MEDIA_TYPE_CONFIG.into(),
+                digest: id.clone(),
+                size: config_bytes.len() as u64,
+                annotations: None,
+            },
+            layers: layers
+                .iter()
+                .map(|l| Descriptor {
+                    media_type: l.media_type.clone(),
+                    digest: l.blob.clone(),
+                    size: l.blob_size,
+                    annotations: None,
+                })
+                .collect(),
+            annotations: None,
+        };
+        let manifest_bytes = serde_json::to_vec(&manifest)
+            .map_err(|e| Error::internal(format!("encode manifest: {e}")))?;
+        let manifest_digest = self.content.write_blob(&manifest_bytes)?;
+        Ok((id, manifest_digest))
     }
 
     pub(crate) fn refs_of(st: &State, id: &Digest) -> Vec<Reference> {
