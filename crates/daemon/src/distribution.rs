@@ -16,7 +16,8 @@ use std::sync::Arc;
 use berth_api_types::JsonMessage;
 use berth_api_types::registry::{AuthConfig, AuthResponse};
 use berth_content::Digest;
-use berth_image::{LayerProgress, Reference};
+use berth_image::oci::{Index, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_INDEX, Platform};
+use berth_image::{Descriptor, LayerProgress, Manifest, Reference};
 use berth_registry::{Credentials, Repository};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -28,8 +29,6 @@ use crate::error::{Error, ErrorKind, Result};
 const PARALLEL: usize = 3;
 /// Progress lines per layer are sent at most every this many bytes.
 const PROGRESS_STEP: u64 = 512 * 1024;
-const MEDIA_INDEX_OCI: &str = "application/vnd.oci.image.index.v1+json";
-const MEDIA_LIST_DOCKER: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 pub type Messages = futures_util::stream::BoxStream<'static, Result<JsonMessage>>;
 
@@ -164,29 +163,36 @@ impl Daemon {
         };
         let top = client.get_manifest(&repo, &tag_or_digest, &creds).await?;
         let top_digest = top.digest.clone();
-        let manifest = if top.media_type == MEDIA_INDEX_OCI || top.media_type == MEDIA_LIST_DOCKER {
-            let want = platform(opts.platform.as_deref())?;
-            let chosen = choose_platform(&top.bytes, &want).ok_or_else(|| {
+        let manifest = if top.media_type == MEDIA_TYPE_INDEX
+            || top.media_type == MEDIA_TYPE_DOCKER_MANIFEST_LIST
+        {
+            let want = Platform::parse(opts.platform.as_deref())?;
+            let index: Index = serde_json::from_slice(&top.bytes).map_err(|e| {
+                Error::invalid(format!("invalid manifest list {}: {e}", top.digest))
+            })?;
+            let chosen = index.choose(&want).ok_or_else(|| {
                 Error::not_found(format!(
                     "no matching manifest for {} in the manifest list entries",
                     want.display()
                 ))
             })?;
             client
-                .get_manifest(&repo, &chosen.to_string(), &creds)
+                .get_manifest(&repo, &chosen.digest.to_string(), &creds)
                 .await?
         } else {
             top
         };
-        let parsed: ManifestDoc = serde_json::from_slice(&manifest.bytes)
-            .map_err(|e| Error::invalid(format!("invalid manifest {}: {e}", manifest.digest)))?;
-        if parsed.schema_version != 2 || parsed.config.is_none() {
-            return Err(Error::invalid(format!(
-                "unsupported manifest {} ({}): only image manifests of schema 2 and OCI are supported",
-                manifest.digest, manifest.media_type
-            )));
-        }
-        let config_desc = parsed.config.expect("checked");
+        // A schema-1 manifest has no config: it does not parse as one.
+        let parsed: Manifest = serde_json::from_slice(&manifest.bytes)
+            .ok()
+            .filter(|m: &Manifest| m.schema_version == 2)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "unsupported manifest {} ({}): only image manifests of schema 2 and OCI are supported",
+                    manifest.digest, manifest.media_type
+                ))
+            })?;
+        let config_desc = parsed.config.clone();
         progress
             .send(JsonMessage::status(
                 tag_or_digest.clone(),
@@ -555,127 +561,12 @@ fn normalize_server(s: &str) -> String {
     }
 }
 
-struct Platform {
-    os: String,
-    arch: String,
-    variant: Option<String>,
-}
-
-impl Platform {
-    fn display(&self) -> String {
-        match &self.variant {
-            Some(v) => format!("{}/{}/{v}", self.os, self.arch),
-            None => format!("{}/{}", self.os, self.arch),
-        }
-    }
-}
-
-fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        other => other,
-    }
-}
-
-fn platform(p: Option<&str>) -> Result<Platform> {
-    let Some(p) = p.filter(|p| !p.is_empty()) else {
-        return Ok(Platform {
-            os: "linux".into(),
-            arch: host_arch().into(),
-            variant: None,
-        });
-    };
-    let parts: Vec<&str> = p.split('/').collect();
-    if parts.len() > 3 || parts.iter().any(|s| s.is_empty()) {
-        return Err(Error::invalid(format!("invalid platform {p:?}")));
-    }
-    let arch = match parts.get(1).map(|a| a.to_ascii_lowercase()) {
-        Some(a) if a == "x86_64" || a == "x86-64" => "amd64".to_string(),
-        Some(a) if a == "aarch64" => "arm64".to_string(),
-        Some(a) => a,
-        None => host_arch().to_string(),
-    };
-    Ok(Platform {
-        os: parts[0].to_ascii_lowercase(),
-        arch,
-        variant: parts.get(2).map(|v| v.to_ascii_lowercase()),
-    })
-}
-
-#[derive(serde::Deserialize)]
-struct IndexDoc {
-    #[serde(default)]
-    manifests: Vec<IndexEntry>,
-}
-
-#[derive(serde::Deserialize)]
-struct IndexEntry {
-    digest: Digest,
-    #[serde(default)]
-    platform: Option<PlatformDoc>,
-}
-
-#[derive(serde::Deserialize)]
-struct PlatformDoc {
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
-
-/// The manifest of an index or list for the platform, as containerd's
-/// matcher picks it: os and architecture must match; a requested variant
-/// must match, else an entry without variant (or the first) wins.
-fn choose_platform(bytes: &[u8], want: &Platform) -> Option<Digest> {
-    let idx: IndexDoc = serde_json::from_slice(bytes).ok()?;
-    let mut candidates = idx.manifests.iter().filter(|m| {
-        m.platform
-            .as_ref()
-            .is_some_and(|p| p.os == want.os && p.architecture == want.arch)
-    });
-    match &want.variant {
-        Some(v) => candidates
-            .find(|m| m.platform.as_ref().and_then(|p| p.variant.as_ref()) == Some(v))
-            .map(|m| m.digest.clone()),
-        None => {
-            let all: Vec<&IndexEntry> = candidates.collect();
-            all.iter()
-                .find(|m| m.platform.as_ref().is_some_and(|p| p.variant.is_none()))
-                .or(all.first())
-                .map(|m| m.digest.clone())
-        }
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct ManifestDoc {
-    #[serde(rename = "schemaVersion", default)]
-    schema_version: u32,
-    #[serde(default)]
-    config: Option<BlobDesc>,
-    #[serde(default)]
-    layers: Vec<BlobDesc>,
-}
-
-#[derive(serde::Deserialize, Clone)]
-struct BlobDesc {
-    digest: Digest,
-    size: u64,
-    #[serde(rename = "mediaType", default)]
-    #[allow(dead_code)]
-    media_type: String,
-}
-
 /// Streams one blob into the content store; the ingest verifies digest and
 /// size on commit, and is discarded on any error.
 async fn fetch_blob(
     client: &berth_registry::Client,
     repo: &Repository,
-    desc: &BlobDesc,
+    desc: &Descriptor,
     creds: &Credentials,
     content: &Arc<berth_content::ContentStore>,
     progress: Option<(&Progress, &str)>,
@@ -767,14 +658,14 @@ mod tests {
 
     #[test]
     fn platform_choice() {
-        let idx = br#"{"manifests":[
-            {"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
-            {"digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222","platform":{"os":"linux","architecture":"amd64"}}]}"#;
-        let amd = platform(Some("linux/amd64")).unwrap();
-        assert!(choose_platform(idx, &amd).unwrap().hex().starts_with('2'));
-        let arm = platform(Some("linux/arm64/v8")).unwrap();
-        assert!(choose_platform(idx, &arm).unwrap().hex().starts_with('1'));
-        let s390 = platform(Some("linux/s390x")).unwrap();
-        assert!(choose_platform(idx, &s390).is_none());
+        let idx: Index = serde_json::from_slice(br#"{"schemaVersion":2,"manifests":[
+            {"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":1,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
+            {"digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222","size":1,"platform":{"os":"linux","architecture":"amd64"}}]}"#).unwrap();
+        let amd = Platform::parse(Some("linux/amd64")).unwrap();
+        assert!(idx.choose(&amd).unwrap().digest.hex().starts_with('2'));
+        let arm = Platform::parse(Some("linux/arm64/v8")).unwrap();
+        assert!(idx.choose(&arm).unwrap().digest.hex().starts_with('1'));
+        let s390 = Platform::parse(Some("linux/s390x")).unwrap();
+        assert!(idx.choose(&s390).is_none());
     }
 }

@@ -660,15 +660,10 @@ impl ImageStore {
                 return Err(invalid(format!("indexes nested too deep at {d}")));
             }
             let index = parse_index(d.as_str(), &bytes)?;
-            for e in &index.manifests {
-                let Some(p) = &e.platform else { continue };
-                let os_ok = p.os == "linux";
-                let arch_ok = normalize_arch(&p.architecture) == host_arch();
-                if os_ok && arch_ok {
-                    return self.pick_manifest(archive, e, depth + 1);
-                }
-            }
-            return Ok(None);
+            return match index.choose(&crate::oci::Platform::host()) {
+                Some(e) => self.pick_manifest(archive, e, depth + 1),
+                None => Ok(None),
+            };
         }
         if !is_manifest_type(&mt) && !mt.is_empty() {
             // Artifacts and the like: not an image.
@@ -680,14 +675,6 @@ impl ImageStore {
             archive.descriptor_blob(&l.digest)?;
         }
         Ok(Some((d.clone(), m)))
-    }
-}
-
-fn normalize_arch(a: &str) -> String {
-    match a {
-        "x86_64" | "x86-64" => "amd64".into(),
-        "aarch64" => "arm64".into(),
-        other => other.to_ascii_lowercase(),
     }
 }
 

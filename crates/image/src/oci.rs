@@ -39,6 +39,66 @@ pub struct Platform {
     pub variant: Option<String>,
 }
 
+/// The host's architecture in OCI's (GOARCH) spelling.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// An architecture as users and uname spell it, in OCI's spelling.
+pub fn normalize_arch(a: &str) -> String {
+    match a.to_ascii_lowercase().as_str() {
+        "x86_64" | "x86-64" => "amd64".into(),
+        "aarch64" => "arm64".into(),
+        "i386" | "i686" => "386".into(),
+        other => other.into(),
+    }
+}
+
+impl Platform {
+    /// This machine's platform (no variant).
+    pub fn host() -> Platform {
+        Platform {
+            architecture: host_arch().into(),
+            os: "linux".into(),
+            variant: None,
+        }
+    }
+
+    /// `os[/arch[/variant]]` as `--platform` takes it; the host's when
+    /// absent or empty, the host's architecture when only the os is given.
+    pub fn parse(p: Option<&str>) -> Result<Platform> {
+        let Some(p) = p.filter(|p| !p.is_empty()) else {
+            return Ok(Platform::host());
+        };
+        let parts: Vec<&str> = p.split('/').collect();
+        if parts.len() > 3 || parts.iter().any(|s| s.is_empty()) {
+            return Err(Error::invalid(format!("invalid platform {p:?}")));
+        }
+        Ok(Platform {
+            os: parts[0].to_ascii_lowercase(),
+            architecture: parts
+                .get(1)
+                .map(|a| normalize_arch(a))
+                .unwrap_or_else(|| host_arch().into()),
+            variant: parts.get(2).map(|v| v.to_ascii_lowercase()),
+        })
+    }
+
+    /// `os/arch[/variant]`.
+    pub fn display(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
+            None => format!("{}/{}", self.os, self.architecture),
+        }
+    }
+}
+
 /// A descriptor as an index lists it (with a platform).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -64,6 +124,34 @@ pub struct Index {
     pub manifests: Vec<IndexEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
+}
+
+impl Index {
+    /// The entry for `want`, as containerd's platform matcher picks it: os
+    /// and architecture must match; a requested variant must match, else
+    /// an entry without a variant wins over the first with one.
+    pub fn choose(&self, want: &Platform) -> Option<&IndexEntry> {
+        let candidates: Vec<&IndexEntry> = self
+            .manifests
+            .iter()
+            .filter(|m| {
+                m.platform.as_ref().is_some_and(|p| {
+                    p.os == want.os && normalize_arch(&p.architecture) == want.architecture
+                })
+            })
+            .collect();
+        let variant = |m: &&IndexEntry| m.platform.as_ref().and_then(|p| p.variant.clone());
+        match &want.variant {
+            Some(v) => candidates
+                .into_iter()
+                .find(|m| variant(m).as_ref() == Some(v)),
+            None => candidates
+                .iter()
+                .find(|m| variant(m).is_none())
+                .or(candidates.first())
+                .copied(),
+        }
+    }
 }
 
 pub(crate) fn is_index_type(mt: &str) -> bool {

@@ -194,51 +194,19 @@ pub(crate) struct Unpacked<'a> {
     pub(crate) _pending: PendingLayer<'a>,
 }
 
-pub(crate) fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
-}
-
-fn normalize_arch(a: &str) -> String {
-    match a.to_ascii_lowercase().as_str() {
-        "x86_64" | "x86-64" => "amd64".into(),
-        "aarch64" => "arm64".into(),
-        "i386" | "i686" => "386".into(),
-        other => other.into(),
-    }
-}
+pub(crate) use crate::oci::host_arch;
 
 /// "os[/arch[/variant]]" → (os, arch, variant); only the host's platform.
 pub(crate) fn parse_platform(p: Option<&str>) -> Result<(String, String, Option<String>)> {
     let host = host_arch();
-    let Some(p) = p.filter(|p| !p.is_empty()) else {
-        return Ok(("linux".into(), host.into(), None));
-    };
-    let parts: Vec<&str> = p.split('/').collect();
-    if parts.len() > 3 || parts.iter().any(|s| s.is_empty()) {
-        return Err(Error::invalid(format!("invalid platform {p:?}")));
-    }
-    let os = parts[0].to_ascii_lowercase();
-    if os != "linux" {
+    let plat = crate::oci::Platform::parse(p)?;
+    if plat.os != "linux" || plat.architecture != host {
         return Err(Error::invalid(format!(
-            "platform {p:?} is not supported: this engine runs linux/{host} images"
+            "platform {:?} is not supported: this engine runs linux/{host} images",
+            p.unwrap_or_default()
         )));
     }
-    let arch = parts
-        .get(1)
-        .map(|a| normalize_arch(a))
-        .unwrap_or_else(|| host.into());
-    if arch != host {
-        return Err(Error::invalid(format!(
-            "platform {p:?} is not supported: this engine runs linux/{host} images"
-        )));
-    }
-    Ok((os, arch, parts.get(2).map(|v| v.to_ascii_lowercase())))
+    Ok((plat.os, plat.architecture, plat.variant))
 }
 
 pub(crate) fn short_id(s: &str) -> &str {
