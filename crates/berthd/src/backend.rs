@@ -49,10 +49,6 @@ fn messages(s: berth_daemon::Messages) -> MessageStream {
     Box::pin(s.map(|r| r.map_err(api)))
 }
 
-fn bytes_of(rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>) -> ByteStream {
-    Box::pin(tokio_stream_from(rx))
-}
-
 impl ContainerBackend for Backend {
     async fn container_create(
         &self,
@@ -248,7 +244,7 @@ impl ImageBackend for Backend {
             .map_err(api)
     }
     async fn image_save(&self, names: Vec<String>) -> ApiResult<ByteStream> {
-        self.0.image_save(names).await.map(bytes_of).map_err(api)
+        self.0.image_save(names).await.map_err(api)
     }
     async fn image_load(&self, quiet: bool, body: ByteStream) -> ApiResult<MessageStream> {
         self.0.image_load(quiet, body).map(messages).map_err(api)

@@ -71,7 +71,7 @@ impl From<berth_registry::Error> for Error {
 }
 
 /// A channel of progress messages and the stream the API serves from it.
-fn channel() -> (Progress, Messages) {
+pub(crate) fn channel() -> (Progress, Messages) {
     let (tx, rx) = mpsc::channel::<Result<JsonMessage>>(256);
     let stream =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
@@ -79,7 +79,7 @@ fn channel() -> (Progress, Messages) {
 }
 
 #[derive(Clone)]
-struct Progress(mpsc::Sender<Result<JsonMessage>>);
+pub(crate) struct Progress(mpsc::Sender<Result<JsonMessage>>);
 
 impl Progress {
     async fn send(&self, m: JsonMessage) {
@@ -87,7 +87,7 @@ impl Progress {
         // (or fails) so the store stays consistent, as dockerd's does.
         let _ = self.0.send(Ok(m)).await;
     }
-    fn send_blocking(&self, m: JsonMessage) {
+    pub(crate) fn send_blocking(&self, m: JsonMessage) {
         let _ = self.0.blocking_send(Ok(m));
     }
     async fn status(&self, id: &str, status: &str) {
@@ -98,6 +98,10 @@ impl Progress {
             ..Default::default()
         })
         .await
+    }
+    /// Ends the stream with `e` (from a blocking thread).
+    pub(crate) fn fail_blocking(&self, e: Error) {
+        let _ = self.0.blocking_send(Err(e));
     }
     async fn fail(&self, mut e: Error) {
         // dockerd answers a pull or push the registry refused with 500, not

@@ -4,18 +4,22 @@ use std::io::{self, Write};
 
 use berth_api_types::JsonMessage;
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::Daemon;
-use crate::cp::{ByteReceiver, CHANNEL_DEPTH, ChannelWriter};
-use crate::distribution::Messages;
+use crate::cp::{CHANNEL_DEPTH, ChannelWriter};
+use crate::distribution::{Messages, channel};
 use crate::error::{Error, Result};
 
 impl Daemon {
     /// `docker save`: unknown names fail before a byte is sent; the tar
     /// is then produced on a blocking thread into a bounded channel.
-    pub async fn image_save(&self, names: Vec<String>) -> Result<ByteReceiver> {
+    pub async fn image_save(
+        &self,
+        names: Vec<String>,
+    ) -> Result<BoxStream<'static, io::Result<Bytes>>> {
         let images = self.images.clone();
         let (tx, mut rx) = mpsc::channel(CHANNEL_DEPTH);
         let task = tokio::task::spawn_blocking(move || -> Result<()> {
@@ -41,18 +45,10 @@ impl Daemon {
         // an unknown name), as dockerd does while it has flushed nothing.
         match rx.recv().await {
             Some(Ok(first)) => {
-                let (tx2, rx2) = mpsc::channel(CHANNEL_DEPTH);
-                tokio::spawn(async move {
-                    if tx2.send(Ok(first)).await.is_err() {
-                        return;
-                    }
-                    while let Some(item) = rx.recv().await {
-                        if tx2.send(item).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-                Ok(rx2)
+                let rest = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+                Ok(futures_util::stream::once(async move { Ok(first) })
+                    .chain(rest)
+                    .boxed())
             }
             _ => match task.await {
                 Ok(Err(e)) => Err(e),
@@ -71,45 +67,33 @@ impl Daemon {
     {
         let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
         let images = self.images.clone();
-        let (tx, rx) = mpsc::channel::<Result<JsonMessage>>(64);
+        let (progress, stream) = channel();
         tokio::task::spawn_blocking(move || {
-            let progress_tx = tx.clone();
             let result = images.load(reader, &mut |ev: berth_image::LoadEvent| {
-                if quiet {
-                    return;
+                if !quiet {
+                    progress.send_blocking(JsonMessage::status(ev.id.clone(), ev.status.clone()));
                 }
-                let _ = progress_tx.blocking_send(Ok(load_event_message(&ev)));
             });
             match result {
                 Ok(loaded) => {
                     for img in loaded {
                         if img.tags.is_empty() {
-                            let _ = tx.blocking_send(Ok(JsonMessage::stream(format!(
+                            progress.send_blocking(JsonMessage::stream(format!(
                                 "Loaded image ID: {}\n",
                                 img.id
-                            ))));
+                            )));
                         }
                         for t in img.tags {
-                            let _ = tx.blocking_send(Ok(JsonMessage::stream(format!(
+                            progress.send_blocking(JsonMessage::stream(format!(
                                 "Loaded image: {}\n",
                                 t.familiar()
-                            ))));
+                            )));
                         }
                     }
                 }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(Error::from(e)));
-                }
+                Err(e) => progress.fail_blocking(Error::from(e)),
             }
         });
-        Ok(futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|m| (m, rx)) },
-        )
-        .boxed())
+        Ok(stream)
     }
-}
-
-fn load_event_message(ev: &berth_image::LoadEvent) -> JsonMessage {
-    JsonMessage::status(ev.id.clone(), ev.status.clone())
 }

@@ -83,14 +83,7 @@ impl Daemon {
             .first()
             .map(|r| self.images.get(r))
             .transpose()?;
-        let until = match filters.get("until").as_slice() {
-            [] => None,
-            [u] => Some(
-                berth_api_types::time::parse_timestamp(u, chrono::Utc::now())
-                    .map_err(|e| Error::invalid(e.to_string()))?,
-            ),
-            _ => return Err(Error::invalid("more than one until filter specified")),
-        };
+        let until = until_filter(filters)?;
         let mut images = self.images.list();
         images.sort_by_key(|i| std::cmp::Reverse(i.created));
         let parents: std::collections::HashSet<String> = images
@@ -274,14 +267,7 @@ impl Daemon {
         let dangling_only = filters
             .get_bool_or_default("dangling", true)
             .map_err(|e| Error::invalid(e.to_string()))?;
-        let until = match filters.get("until").as_slice() {
-            [] => None,
-            [u] => Some(
-                berth_api_types::time::parse_timestamp(u, chrono::Utc::now())
-                    .map_err(|e| Error::invalid(e.to_string()))?,
-            ),
-            _ => return Err(Error::invalid("more than one until filter specified")),
-        };
+        let until = until_filter(filters)?;
         let users = self.image_users();
         let all = self.images.list();
         // Chain ID -> layer size, taken before anything is removed.
@@ -374,6 +360,17 @@ impl Daemon {
             out.push(s);
         }
         Ok((out, layers_size as i64))
+    }
+}
+
+/// The `until` filter of image list and prune: one timestamp at most.
+fn until_filter(filters: &Filters) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    match filters.get("until").as_slice() {
+        [] => Ok(None),
+        [u] => berth_api_types::time::parse_timestamp(u, chrono::Utc::now())
+            .map(Some)
+            .map_err(|e| Error::invalid(e.to_string())),
+        _ => Err(Error::invalid("more than one until filter specified")),
     }
 }
 

@@ -321,7 +321,9 @@ impl Drop for Berthd {
     }
 }
 
-pub fn wait_output(mut child: Child, timeout: Duration, what: &[&str]) -> Output {
+/// Waits for `child` (stdout and stderr piped) until `timeout`, then kills
+/// it; returns what it printed and whether it had to be killed.
+pub fn wait_or_kill(mut child: Child, timeout: Duration) -> (Output, bool) {
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();
     let so = std::thread::spawn(move || {
@@ -339,22 +341,33 @@ pub fn wait_output(mut child: Child, timeout: Duration, what: &[&str]) -> Output
         v
     });
     let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
     let status = loop {
         if let Ok(Some(st)) = child.try_wait() {
             break st;
         }
         if Instant::now() > deadline {
+            timed_out = true;
             let _ = child.kill();
-            let st = child.wait().unwrap();
-            panic!("{what:?} timed out after {timeout:?} ({st})");
+            break child.wait().unwrap();
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    Output {
+    let output = Output {
         status,
         stdout: so.join().unwrap(),
         stderr: se.join().unwrap(),
+    };
+    (output, timed_out)
+}
+
+/// [`wait_or_kill`] for a command that must finish in time.
+pub fn wait_output(child: Child, timeout: Duration, what: &[&str]) -> Output {
+    let (out, timed_out) = wait_or_kill(child, timeout);
+    if timed_out {
+        panic!("{what:?} timed out after {timeout:?} ({})", out.status);
     }
+    out
 }
 
 pub fn stdout(o: &Output) -> String {

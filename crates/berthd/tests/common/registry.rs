@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{DockerEngine, busybox_tar, stderr, stdout, tail, wait_output, which};
+use super::{DockerEngine, busybox_tar, stderr, stdout, tail, wait_or_kill, wait_output, which};
 
 /// Why the registry tests cannot run here, or None. Like
 /// `prerequisites`, a missing piece fails under BERTH_REQUIRE_ROOT_TESTS=1.
@@ -708,46 +708,6 @@ pub fn cli_with_config(
         stderr(&out)
     );
     out
-}
-
-/// Waits for `child` (stdout and stderr piped) until `timeout`, then kills
-/// it; returns what it printed and whether it had to be killed.
-pub fn wait_or_kill(mut child: Child, timeout: Duration) -> (Output, bool) {
-    let mut out = child.stdout.take();
-    let mut err = child.stderr.take();
-    let so = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        if let Some(o) = out.as_mut() {
-            let _ = o.read_to_end(&mut v);
-        }
-        v
-    });
-    let se = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        if let Some(e) = err.as_mut() {
-            let _ = e.read_to_end(&mut v);
-        }
-        v
-    });
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let status = loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let output = Output {
-        status,
-        stdout: so.join().unwrap(),
-        stderr: se.join().unwrap(),
-    };
-    (output, timed_out)
 }
 
 /// A private podman: its own storage (vfs) and run roots, config files and
