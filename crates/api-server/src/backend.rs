@@ -178,6 +178,72 @@ pub trait ContainerBackend: Send + Sync + 'static {
     ) -> impl Future<Output = ApiResult<t::container::TopResponse>> + Send;
     fn container_pause(&self, id: &str) -> impl Future<Output = ApiResult<()>> + Send;
     fn container_unpause(&self, id: &str) -> impl Future<Output = ApiResult<()>> + Send;
+    /// `GET /containers/{id}/stats`: one sample per second while `stream`,
+    /// else one. Without `one_shot` a single sample waits for a second
+    /// reading, so its `precpu_stats` are filled (as dockerd does).
+    fn container_stats(
+        &self,
+        id: &str,
+        stream: bool,
+        one_shot: bool,
+    ) -> impl Future<Output = ApiResult<StatsStream>> + Send;
+    /// `POST /containers/{id}/update`: resources (applied to a live
+    /// container) and the restart policy.
+    fn container_update(
+        &self,
+        id: &str,
+        update: t::container::UpdateConfig,
+    ) -> impl Future<Output = ApiResult<t::container::UpdateResponse>> + Send;
+}
+
+pub type StatsStream = Pin<Box<dyn Stream<Item = t::stats::StatsResponse> + Send>>;
+
+/// What `POST /exec/{id}/start` turns into.
+pub enum ExecStart {
+    /// `Detach: true`: started; the answer is a plain 200.
+    Detached,
+    /// The hijacked stream, as for attach.
+    Attached(HijackSession),
+}
+
+pub trait ExecBackend: Send + Sync + 'static {
+    /// `POST /containers/{id}/exec`: returns the exec's id.
+    fn exec_create(
+        &self,
+        container: &str,
+        req: t::container::ExecCreateRequest,
+    ) -> impl Future<Output = ApiResult<String>> + Send;
+    fn exec_start(
+        &self,
+        id: &str,
+        req: t::container::ExecStartRequest,
+    ) -> impl Future<Output = ApiResult<ExecStart>> + Send;
+    fn exec_resize(
+        &self,
+        id: &str,
+        height: u16,
+        width: u16,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    fn exec_inspect(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = ApiResult<t::container::ExecInspect>> + Send;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventsOptions {
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    pub filters: t::filters::Filters,
+}
+
+/// Events in order; the stream ends at `until` (or never without it).
+pub type EventStream = Pin<Box<dyn Stream<Item = t::events::Message> + Send>>;
+
+pub trait EventsBackend: Send + Sync + 'static {
+    /// `GET /events`: past events from `since` (kept in a bounded ring),
+    /// then live ones. Invalid filters are an error before the stream.
+    fn events(&self, opts: EventsOptions) -> impl Future<Output = ApiResult<EventStream>> + Send;
 }
 
 #[derive(Debug, Clone, Default)]
@@ -333,10 +399,23 @@ pub trait ArchiveBackend: Send + Sync + 'static {
 
 /// Everything the server routes to.
 pub trait Backend:
-    SystemBackend + ContainerBackend + ArchiveBackend + ImageBackend + VolumeBackend
+    SystemBackend
+    + ContainerBackend
+    + ExecBackend
+    + EventsBackend
+    + ArchiveBackend
+    + ImageBackend
+    + VolumeBackend
 {
 }
-impl<T: SystemBackend + ContainerBackend + ArchiveBackend + ImageBackend + VolumeBackend> Backend
-    for T
+impl<
+    T: SystemBackend
+        + ContainerBackend
+        + ExecBackend
+        + EventsBackend
+        + ArchiveBackend
+        + ImageBackend
+        + VolumeBackend,
+> Backend for T
 {
 }

@@ -31,6 +31,7 @@ pub mod media_types;
 pub mod network;
 pub mod oci;
 pub mod registry;
+pub mod stats;
 pub mod stdcopy;
 pub mod storage;
 pub mod system;

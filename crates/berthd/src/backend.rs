@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use berth_api_server::backend::{
-    self as b, ArchiveBackend, ByteStream, ContainerBackend, HijackSession, HijackedConn,
-    ImageBackend, MessageStream, OutputStream, SystemBackend, VolumeBackend,
+    self as b, ArchiveBackend, ByteStream, ContainerBackend, EventsBackend, ExecBackend,
+    HijackSession, HijackedConn, ImageBackend, MessageStream, OutputStream, SystemBackend, VolumeBackend,
 };
 use berth_api_server::{ApiError, ApiResult, ErrorKind};
 use berth_api_types as t;
@@ -176,6 +176,62 @@ impl ContainerBackend for Backend {
     }
     async fn container_unpause(&self, id: &str) -> ApiResult<()> {
         self.0.container_unpause(id).await.map_err(api)
+    }
+    async fn container_stats(
+        &self,
+        id: &str,
+        stream: bool,
+        one_shot: bool,
+    ) -> ApiResult<b::StatsStream> {
+        self.0
+            .container_stats(id, stream, one_shot)
+            .await
+            .map_err(api)
+    }
+    async fn container_update(
+        &self,
+        id: &str,
+        update: t::container::UpdateConfig,
+    ) -> ApiResult<t::container::UpdateResponse> {
+        self.0.container_update(id, update).await.map_err(api)
+    }
+}
+
+impl ExecBackend for Backend {
+    async fn exec_create(
+        &self,
+        container: &str,
+        req: t::container::ExecCreateRequest,
+    ) -> ApiResult<String> {
+        self.0.exec_create(container, req).await.map_err(api)
+    }
+    async fn exec_start(
+        &self,
+        id: &str,
+        req: t::container::ExecStartRequest,
+    ) -> ApiResult<b::ExecStart> {
+        Ok(match self.0.exec_start(id, req).await.map_err(api)? {
+            None => b::ExecStart::Detached,
+            Some(session) => {
+                let run = session.run;
+                b::ExecStart::Attached(HijackSession {
+                    tty: session.tty,
+                    run: Box::new(move |conn: HijackedConn| run(Box::new(conn))),
+                })
+            }
+        })
+    }
+    async fn exec_resize(&self, id: &str, h: u16, w: u16) -> ApiResult<()> {
+        self.0.exec_resize(id, h, w).await.map_err(api)
+    }
+    async fn exec_inspect(&self, id: &str) -> ApiResult<t::container::ExecInspect> {
+        self.0.exec_inspect(id).map_err(api)
+    }
+}
+
+impl EventsBackend for Backend {
+    async fn events(&self, o: b::EventsOptions) -> ApiResult<b::EventStream> {
+        self.0.events(o.since, o.until, &o.filters).map_err(api)
     }
 }
 

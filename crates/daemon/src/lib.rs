@@ -12,6 +12,8 @@ mod cp;
 mod create;
 mod distribution;
 pub mod error;
+mod events;
+mod exec;
 mod fsview;
 mod image_archive;
 mod images;
@@ -23,8 +25,10 @@ mod netfiles;
 mod network;
 #[allow(unsafe_code)]
 mod sys;
+mod stats;
 mod system;
 mod task;
+mod update;
 mod volume_ops;
 mod volumes;
 
@@ -72,6 +76,7 @@ pub struct Daemon {
     containers: RwLock<Index>,
     storage_driver: &'static str,
     cgroup_v2: bool,
+    events: events::EventBus,
 }
 
 impl Daemon {
@@ -124,6 +129,7 @@ impl Daemon {
             containers: RwLock::new(Index::default()),
             storage_driver,
             cgroup_v2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
+            events: events::EventBus::new(),
             cfg,
         });
         d.restore().await;

@@ -208,6 +208,33 @@ impl OciRuntime {
         self.run("delete", id, args).await
     }
 
+    /// Applies new cgroup limits to a live container: `resources` is the
+    /// OCI `LinuxResources` JSON, written to `file` (runc and crun both read
+    /// `update --resources FILE`).
+    pub async fn update(&self, id: &str, resources: &[u8], file: &Path) -> Result<(), Error> {
+        std::fs::write(file, resources).map_err(|e| {
+            Error::with_source(
+                ErrorKind::Internal,
+                format!("{} update {id}: write {}", self.name, file.display()),
+                e,
+            )
+        })?;
+        let r = self
+            .run(
+                "update",
+                id,
+                vec![
+                    "update".into(),
+                    "--resources".into(),
+                    file.as_os_str().to_owned(),
+                    id.into(),
+                ],
+            )
+            .await;
+        let _ = std::fs::remove_file(file);
+        r
+    }
+
     /// The runtime's view of the container; `NotFound` when it does not know
     /// the id.
     pub async fn state(&self, id: &str) -> Result<RuntimeState, Error> {

@@ -36,6 +36,8 @@ pub fn routes<B: Backend>() -> Router<Arc<B>> {
         .route("/containers/{id}/top", get(top::<B>))
         .route("/containers/{id}/pause", post(pause::<B>))
         .route("/containers/{id}/unpause", post(unpause::<B>))
+        .route("/containers/{id}/stats", get(stats::<B>))
+        .route("/containers/{id}/update", post(update::<B>))
 }
 
 async fn list<B: Backend>(State(b): State<Arc<B>>, q: Params) -> ApiResult<Response> {
@@ -152,7 +154,7 @@ async fn remove<B: Backend>(
     Ok(no_content())
 }
 
-fn raw_stream_type(tty: bool) -> HeaderValue {
+pub(super) fn raw_stream_type(tty: bool) -> HeaderValue {
     HeaderValue::from_static(if tty {
         "application/vnd.docker.raw-stream"
     } else {
@@ -281,4 +283,41 @@ async fn unpause<B: Backend>(
 ) -> ApiResult<Response> {
     b.container_unpause(&id).await?;
     Ok(no_content())
+}
+
+/// `stream` defaults to true; `stream=false` answers one object (a sample
+/// that waited for a second reading unless `one-shot`).
+async fn stats<B: Backend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    q: Params,
+) -> ApiResult<Response> {
+    let stream = q.get("stream").is_none() || q.bool("stream");
+    let one_shot = q.bool("one-shot");
+    if one_shot && stream {
+        return Err(ApiError::invalid(
+            "cannot have stream=true and one-shot=true",
+        ));
+    }
+    let samples = b.container_stats(&id, stream, one_shot).await?;
+    let samples = if stream {
+        samples
+    } else {
+        Box::pin(samples.take(1))
+    };
+    let body = samples.map(|s| {
+        let mut line = serde_json::to_vec(&s).unwrap_or_default();
+        line.push(b'\n');
+        Ok::<_, std::io::Error>(Bytes::from(line))
+    });
+    Ok(super::json_stream_response(Box::pin(body)))
+}
+
+async fn update<B: Backend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let update: t::container::UpdateConfig = parse_json_body(&body)?;
+    Ok(axum::Json(b.container_update(&id, update).await?).into_response())
 }

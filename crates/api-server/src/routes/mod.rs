@@ -2,6 +2,8 @@
 
 mod archive;
 mod containers;
+mod events;
+mod exec;
 mod images;
 mod system;
 mod volumes;
@@ -21,6 +23,8 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
     Router::new()
         .merge(system::routes::<B>())
         .merge(containers::routes::<B>())
+        .merge(exec::routes::<B>())
+        .merge(events::routes::<B>())
         .merge(archive::routes::<B>())
         .merge(images::routes::<B>())
         .merge(volumes::routes::<B>())
