@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use berth_api_server::backend::{
     self as b, ArchiveBackend, ByteStream, ContainerBackend, EventsBackend, ExecBackend,
-    HijackSession, HijackedConn, ImageBackend, MessageStream, OutputStream, SystemBackend, VolumeBackend,
+    HijackSession, HijackedConn, ImageBackend, MessageStream, OutputStream, SystemBackend,
+    VolumeBackend,
 };
 use berth_api_server::{ApiError, ApiResult, ErrorKind};
 use berth_api_types as t;

@@ -11,6 +11,7 @@
 //! The protocol is in `berth_runtime::shim`.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, IoSliceMut, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -22,14 +23,14 @@ use std::time::Duration;
 
 use berth_runtime::runc::OciRuntime;
 use berth_runtime::shim::{
-    CONFIG_FILE, EXIT_FILE, ExitStatus, Handshake, Request, Response, ShimConfig,
+    CONFIG_FILE, EXEC_EXIT_STREAM, EXIT_FILE, ExitStatus, Handshake, Request, Response, ShimConfig,
 };
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use rustix::process::{Pid, WaitOptions};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// Docker's json-file driver splits lines longer than this into partial
@@ -236,7 +237,36 @@ struct Shared {
     stdin_once: bool,
     log: JsonLog,
     pid: i32,
+    cfg: Rc<ShimConfig>,
+    bundle: PathBuf,
+    children: Children,
 }
+
+/// The shim's children besides the container's init: `runc exec`
+/// launchers and the exec'd processes they leave to us (we are their
+/// subreaper), so that every exit lands where it is awaited.
+#[derive(Default)]
+struct Children {
+    launches: HashMap<i32, oneshot::Sender<i32>>,
+    execs: HashMap<String, ExecEntry>,
+    exec_pids: HashMap<i32, String>,
+    /// Exits of processes not (yet) known: an exec can be reaped before its
+    /// launcher has exited and its pid file been read.
+    unclaimed: HashMap<i32, i32>,
+    next_console: u64,
+}
+
+struct ExecEntry {
+    pid: i32,
+    master: Option<Rc<OwnedFd>>,
+    exit: watch::Sender<Option<i32>>,
+}
+
+/// Bound on remembered exits of unknown processes.
+const MAX_UNCLAIMED: usize = 1024;
+/// After an exec exits, how long its output may take to reach EOF (a
+/// background process it started can hold the pipes open).
+const EXEC_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct Subscriber {
     tx: mpsc::Sender<Vec<u8>>,
@@ -269,6 +299,7 @@ async fn serve(cfg: ShimConfig, bundle: PathBuf, setup: Setup) {
         tokio::task::spawn_local(stdin_writer(fd, rx, cfg.tty));
         tx
     });
+    let cfg = Rc::new(cfg);
     let shared = Rc::new(RefCell::new(Shared {
         subscribers: Vec::new(),
         stdin: stdin_tx,
@@ -276,16 +307,21 @@ async fn serve(cfg: ShimConfig, bundle: PathBuf, setup: Setup) {
         stdin_once: cfg.stdin_once,
         log,
         pid,
+        cfg: cfg.clone(),
+        bundle: bundle.clone(),
+        children: Children::default(),
     }));
     let (exit_tx, exit_rx) = watch::channel::<Option<ExitStatus>>(None);
 
-    let mut reaper = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
+    let reaper = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("shim: SIGCHLD handler: {e}");
             return;
         }
     };
+    let (init_tx, mut init_rx) = watch::channel::<Option<i32>>(None);
+    tokio::task::spawn_local(reap_loop(shared.clone(), reaper, init_tx));
     let listener = listener
         .set_nonblocking(true)
         .and_then(|_| UnixListener::from_std(listener));
@@ -308,11 +344,9 @@ async fn serve(cfg: ShimConfig, bundle: PathBuf, setup: Setup) {
         .map(|(stream, fd)| tokio::task::spawn_local(pump(fd, stream, shared.clone())))
         .collect();
 
-    let raw = loop {
-        if let Some(code) = reap(pid) {
-            break code;
-        }
-        reaper.recv().await;
+    let raw = match init_rx.wait_for(|c| c.is_some()).await {
+        Ok(c) => c.expect("checked by wait_for"),
+        Err(_) => 255,
     };
     let oom_killed = oom_kill_count(&cfg.cgroups_path) > 0;
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, futures_join(pumps)).await;
@@ -360,24 +394,45 @@ async fn futures_join(handles: Vec<JoinHandle<()>>) {
     }
 }
 
-/// Reaps every exited child; returns the init's Docker-style exit code once
-/// it is among them.
-fn reap(init: i32) -> Option<i32> {
-    let mut found = None;
-    // `wait`, not `waitpid(None)`: the latter waits only for our own
-    // process group, and the container's init has a session of its own.
-    while let Ok(Some((p, status))) = rustix::process::wait(WaitOptions::NOHANG) {
-        if p == Pid::from_raw(init).expect("init pid is positive") {
-            found = Some(if let Some(code) = status.exit_status() {
+/// Reaps every exited child as SIGCHLDs arrive and hands each exit to
+/// whoever awaits it: the container's init, a `runc exec` launcher, an exec.
+async fn reap_loop(
+    shared: Rc<RefCell<Shared>>,
+    mut sigchld: tokio::signal::unix::Signal,
+    init: watch::Sender<Option<i32>>,
+) {
+    loop {
+        // `wait`, not `waitpid(None)`: the latter waits only for our own
+        // process group, and the container's init has a session of its own.
+        while let Ok(Some((p, status))) = rustix::process::wait(WaitOptions::NOHANG) {
+            let code = if let Some(code) = status.exit_status() {
                 code
             } else if let Some(sig) = status.terminating_signal() {
                 128 + sig
             } else {
                 255
-            });
+            };
+            let pid = p.as_raw_nonzero().get();
+            let mut sh = shared.borrow_mut();
+            if pid == sh.pid {
+                let _ = init.send(Some(code));
+            } else if let Some(tx) = sh.children.launches.remove(&pid) {
+                let _ = tx.send(code);
+            } else if let Some(id) = sh.children.exec_pids.remove(&pid) {
+                if let Some(e) = sh.children.execs.get(&id) {
+                    let _ = e.exit.send(Some(code));
+                }
+            } else {
+                if sh.children.unclaimed.len() >= MAX_UNCLAIMED {
+                    sh.children.unclaimed.clear();
+                }
+                sh.children.unclaimed.insert(pid, code);
+            }
+        }
+        if sigchld.recv().await.is_none() {
+            return;
         }
     }
-    found
 }
 
 fn oom_kill_count(cgroups_path: &str) -> u64 {
@@ -576,15 +631,7 @@ async fn handle(
         Request::Resize { height, width } => {
             let master = shared.borrow().master.clone();
             let resp = match master {
-                Some(m) => match rustix::termios::tcsetwinsize(
-                    m.as_fd(),
-                    rustix::termios::Winsize {
-                        ws_row: height,
-                        ws_col: width,
-                        ws_xpixel: 0,
-                        ws_ypixel: 0,
-                    },
-                ) {
+                Some(m) => match set_winsize(&m, height, width) {
                     Ok(()) => Response::Ok,
                     Err(e) => Response::Error {
                         message: format!("resize tty: {e}"),
@@ -592,6 +639,90 @@ async fn handle(
                 },
                 None => Response::Error {
                     message: "the container has no tty".into(),
+                },
+            };
+            let _ = reply(conn.get_mut(), &resp).await;
+        }
+        Request::Exec {
+            exec_id,
+            process,
+            tty,
+            stdin,
+        } => {
+            if exit.borrow().is_some() {
+                let _ = reply(
+                    conn.get_mut(),
+                    &Response::Error {
+                        message: "container has exited".into(),
+                    },
+                )
+                .await;
+                return;
+            }
+            match start_exec(&shared, &exec_id, &process, tty, stdin).await {
+                Err(message) => {
+                    let _ = reply(conn.get_mut(), &Response::Error { message }).await;
+                }
+                Ok(started) => {
+                    // Served even if the daemon is gone: the output is
+                    // drained and the exit reaped all the same.
+                    let _ =
+                        reply(conn.get_mut(), &Response::ExecStarted { pid: started.pid }).await;
+                    serve_exec(conn.into_inner(), started, tty).await;
+                    shared.borrow_mut().children.execs.remove(&exec_id);
+                }
+            }
+        }
+        Request::ResizeExec {
+            exec_id,
+            height,
+            width,
+        } => {
+            let master = shared
+                .borrow()
+                .children
+                .execs
+                .get(&exec_id)
+                .map(|e| e.master.clone());
+            let resp = match master {
+                Some(Some(m)) => match set_winsize(&m, height, width) {
+                    Ok(()) => Response::Ok,
+                    Err(e) => Response::Error {
+                        message: format!("resize tty: {e}"),
+                    },
+                },
+                Some(None) => Response::Error {
+                    message: "the exec has no tty".into(),
+                },
+                None => Response::Error {
+                    message: format!("no such exec: {exec_id}"),
+                },
+            };
+            let _ = reply(conn.get_mut(), &resp).await;
+        }
+        Request::SignalExec { exec_id, signal } => {
+            let target = shared
+                .borrow()
+                .children
+                .execs
+                .get(&exec_id)
+                .filter(|e| e.exit.borrow().is_none())
+                .map(|e| e.pid);
+            let resp = match target {
+                // Still unreaped, so the pid is still the exec's.
+                Some(pid) => match rustix::process::Signal::from_named_raw(signal)
+                    .zip(Pid::from_raw(pid))
+                    .ok_or_else(|| "bad signal or pid".to_string())
+                    .and_then(|(sig, pid)| {
+                        rustix::process::kill_process(pid, sig).map_err(|e| e.to_string())
+                    }) {
+                    Ok(()) => Response::Ok,
+                    Err(e) => Response::Error {
+                        message: format!("signal exec: {e}"),
+                    },
+                },
+                None => Response::Error {
+                    message: format!("exec {exec_id} is not running"),
                 },
             };
             let _ = reply(conn.get_mut(), &resp).await;
@@ -663,6 +794,285 @@ async fn handle(
                 _ = input => {}
                 _ = output => {}
             }
+        }
+    }
+}
+
+fn set_winsize(master: &OwnedFd, height: u16, width: u16) -> rustix::io::Result<()> {
+    rustix::termios::tcsetwinsize(
+        master.as_fd(),
+        rustix::termios::Winsize {
+            ws_row: height,
+            ws_col: width,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        },
+    )
+}
+
+/// `process.consoleSize` of an OCI process file.
+fn console_size(process: &Path) -> Option<(u16, u16)> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(process).ok()?).ok()?;
+    let size = v.get("consoleSize")?;
+    let dim = |k: &str| size.get(k)?.as_u64().and_then(|n| u16::try_from(n).ok());
+    Some((dim("height")?, dim("width")?))
+}
+
+/// An exec whose process runs; what `serve_exec` needs.
+struct StartedExec {
+    pid: i32,
+    stdin: Option<OwnedFd>,
+    outputs: Vec<(u8, OwnedFd)>,
+    exit: watch::Receiver<Option<i32>>,
+}
+
+/// Runs `runc exec --detach` with fresh stdio and waits for it; the exec's
+/// process is then our child. The error is the runtime's own message.
+async fn start_exec(
+    shared: &Rc<RefCell<Shared>>,
+    exec_id: &str,
+    process: &Path,
+    tty: bool,
+    want_stdin: bool,
+) -> Result<StartedExec, String> {
+    // The id names files in the bundle.
+    if exec_id.is_empty() || !exec_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(format!("invalid exec id {exec_id:?}"));
+    }
+    let (cfg, bundle, n) = {
+        let mut sh = shared.borrow_mut();
+        sh.children.next_console += 1;
+        (sh.cfg.clone(), sh.bundle.clone(), sh.children.next_console)
+    };
+    let runtime = OciRuntime::new(cfg.runtime.clone(), cfg.runtime_root.clone());
+    let pid_file = bundle.join(format!("exec-{exec_id}.pid"));
+    let log_file = bundle.join(format!("exec-{exec_id}.log"));
+    let console_path = cfg.socket.with_extension(format!("x{n}"));
+    let _ = std::fs::remove_file(&pid_file);
+
+    let mut cmd = Command::new(runtime.binary());
+    let mut stdin = None;
+    let mut outputs = Vec::new();
+    let mut console = None;
+    if tty {
+        let _ = std::fs::remove_file(&console_path);
+        console = Some(
+            StdUnixListener::bind(&console_path)
+                .map_err(|e| format!("shim: listen on exec console socket: {e}"))?,
+        );
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+    } else {
+        if want_stdin {
+            let (r, w) = pipe()?;
+            cmd.stdin(Stdio::from(r));
+            stdin = Some(w);
+        } else {
+            cmd.stdin(Stdio::null());
+        }
+        let (r, w) = pipe()?;
+        cmd.stdout(Stdio::from(w));
+        outputs.push((1u8, r));
+        let (r, w) = pipe()?;
+        cmd.stderr(Stdio::from(w));
+        outputs.push((2u8, r));
+    }
+    cmd.args(runtime.exec_args(
+        &cfg.id,
+        process,
+        &pid_file,
+        console.is_some().then_some(console_path.as_path()),
+        &log_file,
+    ));
+    let cleanup = || {
+        for f in [&pid_file, &log_file, &console_path] {
+            let _ = std::fs::remove_file(f);
+        }
+        let _ = std::fs::remove_file(process);
+    };
+    // The launcher is reaped by `reap_loop`, which hands us its status:
+    // registering before the first await means its exit cannot be missed.
+    let child = cmd.spawn();
+    // Our copies of the child's pipe ends must close, or the outputs never
+    // reach EOF.
+    drop(cmd);
+    let child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            cleanup();
+            return Err(format!("exec {}: {e}", runtime.binary().display()));
+        }
+    };
+    let (tx, rx) = oneshot::channel();
+    shared
+        .borrow_mut()
+        .children
+        .launches
+        .insert(child.id() as i32, tx);
+    drop(child);
+    let code = rx.await.unwrap_or(255);
+    if code != 0 {
+        let msg = OciRuntime::last_error_from_log(&log_file)
+            .unwrap_or_else(|| format!("{} exec exited with status {code}", runtime.name()));
+        cleanup();
+        return Err(msg);
+    }
+    let pid = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok());
+    let master = match console {
+        Some(console) => match receive_pty_master(&console) {
+            Ok(fd) => {
+                // runc applies `consoleSize` only to a terminal it keeps
+                // itself; with --detach the size is ours to set.
+                if let Some((h, w)) = console_size(process) {
+                    let _ = set_winsize(&fd, h, w);
+                }
+                Some(Rc::new(fd))
+            }
+            Err(e) => {
+                cleanup();
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    cleanup();
+    let Some(pid) = pid else {
+        return Err(format!("shim: no pid in {}", pid_file.display()));
+    };
+    if let Some(m) = &master {
+        let reader = rustix::io::dup(&**m).map_err(|e| format!("shim: dup pty master: {e}"))?;
+        outputs.push((1u8, reader));
+        if want_stdin {
+            stdin = Some(rustix::io::dup(&**m).map_err(|e| format!("shim: dup pty master: {e}"))?);
+        }
+    }
+    let (exit_tx, exit_rx) = watch::channel(None);
+    {
+        let mut sh = shared.borrow_mut();
+        let ch = &mut sh.children;
+        if let Some(code) = ch.unclaimed.remove(&pid) {
+            let _ = exit_tx.send(Some(code));
+        } else {
+            ch.exec_pids.insert(pid, exec_id.to_string());
+        }
+        ch.execs.insert(
+            exec_id.to_string(),
+            ExecEntry {
+                pid,
+                master,
+                exit: exit_tx,
+            },
+        );
+    }
+    Ok(StartedExec {
+        pid,
+        stdin,
+        outputs,
+        exit: exit_rx,
+    })
+}
+
+/// Carries an exec's output to `conn` as frames and `conn`'s bytes to its
+/// stdin, then sends the exit frame. If the daemon goes away the output is
+/// still drained, so the process never blocks on a full pipe.
+async fn serve_exec(conn: UnixStream, started: StartedExec, tty: bool) {
+    let StartedExec {
+        stdin,
+        outputs,
+        mut exit,
+        ..
+    } = started;
+    let (mut rd, mut wr) = conn.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(32);
+    let pumps: Vec<JoinHandle<()>> = outputs
+        .into_iter()
+        .map(|(stream, fd)| tokio::task::spawn_local(exec_pump(fd, stream, tx.clone())))
+        .collect();
+    drop(tx);
+    let stdin_tx = stdin.map(|fd| {
+        let (tx, rx) = mpsc::channel(16);
+        tokio::task::spawn_local(stdin_writer(fd, rx, tty));
+        tx
+    });
+    let input = async move {
+        if let Some(tx) = stdin_tx {
+            let mut buf = vec![0u8; READ_CHUNK];
+            loop {
+                match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.send(StdinMsg::Data(buf[..n].to_vec())).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            // An exec's stdin always ends with the client's (Docker's
+            // exec is StdinOnce).
+            let _ = tx.send(StdinMsg::Close).await;
+        }
+        std::future::pending::<()>().await
+    };
+    let driver = async move {
+        let code = match exit.wait_for(|c| c.is_some()).await {
+            Ok(c) => c.expect("checked by wait_for"),
+            Err(_) => 255,
+        };
+        let aborts: Vec<_> = pumps.iter().map(|p| p.abort_handle()).collect();
+        let _ = tokio::time::timeout(EXEC_DRAIN_TIMEOUT, futures_join(pumps)).await;
+        // Pumps still blocked (a background process holds the pipe) are
+        // cut off, which closes the channel.
+        for a in aborts {
+            a.abort();
+        }
+        code
+    };
+    let writer = async {
+        let mut ok = true;
+        while let Some(frame) = rx.recv().await {
+            if ok && wr.write_all(&frame).await.is_err() {
+                ok = false;
+            }
+        }
+        ok
+    };
+    let (code, ok) = tokio::select! {
+        r = async { tokio::join!(driver, writer) } => r,
+        _ = input => unreachable!("input never completes"),
+    };
+    if ok {
+        let mut frame = vec![EXEC_EXIT_STREAM, 0, 0, 0, 0, 0, 0, 4];
+        frame.extend_from_slice(&code.to_be_bytes());
+        let _ = wr.write_all(&frame).await;
+        let _ = wr.shutdown().await;
+    }
+}
+
+/// Copies one of an exec's output fds into frames until EOF (or EIO: a pty
+/// master once the slave is closed).
+async fn exec_pump(fd: OwnedFd, stream: u8, tx: mpsc::Sender<Vec<u8>>) {
+    if rustix::io::ioctl_fionbio(&fd, true).is_err() {
+        return;
+    }
+    let Ok(afd) = crate::sys::async_fd(fd) else {
+        return;
+    };
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = match read_async(&afd, &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut frame = Vec::with_capacity(8 + n);
+        frame.push(stream);
+        frame.extend_from_slice(&[0, 0, 0]);
+        frame.extend_from_slice(&(n as u32).to_be_bytes());
+        frame.extend_from_slice(&buf[..n]);
+        if tx.send(frame).await.is_err() {
+            return;
         }
     }
 }

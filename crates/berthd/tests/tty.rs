@@ -161,3 +161,33 @@ fn detach_keys_leave_the_container_running() {
     );
     d.ok(&["rm", "-f", "det"]);
 }
+
+#[test]
+fn exec_it_gets_a_tty_of_the_terminals_size() {
+    require_env!();
+    let d = Berthd::start();
+    d.ok(&["run", "-d", "--name", "ex-tty", "busybox", "sleep", "600"]);
+    let (mut child, master, rx) = docker_on_pty(&d, &["exec", "-it", "ex-tty", "sh"]);
+    let mut writer = std::fs::File::from(master);
+    let mut seen = String::new();
+    use std::io::Write;
+    writer
+        .write_all(b"tty; echo size $(stty size); echo term $TERM; exit 5\r")
+        .unwrap();
+    read_until(&rx, &mut seen, "size 24 80", Duration::from_secs(30));
+    read_until(&rx, &mut seen, "term xterm", Duration::from_secs(10));
+    assert!(seen.contains("/dev/pts/"), "{seen:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "docker exec -it did not exit: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(5), "terminal: {seen:?}");
+    d.ok(&["rm", "-f", "ex-tty"]);
+}

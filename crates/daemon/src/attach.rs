@@ -32,7 +32,7 @@ pub struct AttachOptions {
 }
 
 /// Docker's default detach sequence, ctrl-p ctrl-q.
-const DEFAULT_DETACH_KEYS: &[u8] = &[0x10, 0x11];
+pub(crate) const DEFAULT_DETACH_KEYS: &[u8] = &[0x10, 0x11];
 
 enum Source {
     /// The task is live: connect when the session runs.
@@ -89,6 +89,9 @@ impl Daemon {
                 }
             }
         };
+        if opts.stream {
+            self.container_event(&c, "attach", &[]);
+        }
         let log_replay = opts.logs.then(|| {
             (
                 c.log_path(),
@@ -222,7 +225,7 @@ async fn bridge(conn: Box<dyn Conn>, shim: UnixStream, tty: bool, stdin: bool, d
 
 /// Passes input through, holding back a partial detach sequence; returns
 /// the bytes to forward and whether the full sequence was typed.
-fn scan_detach(input: &[u8], keys: &[u8], matched: &mut usize) -> (Vec<u8>, bool) {
+pub(crate) fn scan_detach(input: &[u8], keys: &[u8], matched: &mut usize) -> (Vec<u8>, bool) {
     if keys.is_empty() {
         return (input.to_vec(), false);
     }

@@ -57,7 +57,23 @@ impl Daemon {
         if paused_here {
             self.container_pause(&c.id).await?;
         }
+        let image_ref = reference.as_ref().map(|r| r.familiar()).unwrap_or_default();
+        let comment = opts.comment.clone();
         let result = self.commit_paused(&c, &rec, reference, opts).await;
+        if let Ok(id) = &result {
+            self.container_event(
+                &c,
+                "commit",
+                &[
+                    ("comment", comment),
+                    ("imageID", id.clone()),
+                    ("imageRef", image_ref.clone()),
+                ],
+            );
+            if !image_ref.is_empty() {
+                self.image_event("tag", id, &image_ref, None);
+            }
+        }
         if paused_here && let Err(e) = self.container_unpause(&c.id).await {
             tracing::warn!(container = %c.id, error = %e, "could not unpause after commit");
         }

@@ -56,6 +56,9 @@ pub struct StateRecord {
     pub finished_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub oom_killed: bool,
+    /// The health check's state, when the container has one.
+    #[serde(default)]
+    pub health: Option<berth_api_types::container::Health>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +149,10 @@ pub struct Record {
     pub restart_count: u64,
     #[serde(default)]
     pub has_been_started: bool,
+    /// Stopped by `docker stop`/`kill`: no restart policy applies until
+    /// the next start by a user.
+    #[serde(default)]
+    pub manually_stopped: bool,
     /// The snapshot holding the container's writable layer.
     pub snapshot_key: String,
 }
@@ -174,6 +181,10 @@ pub struct Inner {
     /// A shim is serving this container (between spawn and exit).
     pub task_live: bool,
     pub pending: Vec<PendingAttach>,
+    /// The restart policy's current back-off (moby keeps it in memory too).
+    pub backoff: std::time::Duration,
+    /// Stops the running health monitor.
+    pub health_stop: Option<tokio_util::sync::CancellationToken>,
 }
 
 pub struct Container {
@@ -208,6 +219,8 @@ impl Container {
                 rec,
                 task_live: false,
                 pending: Vec::new(),
+                backoff: std::time::Duration::ZERO,
+                health_stop: None,
             }),
             ops: tokio::sync::Mutex::new(()),
             fs_lock: Arc::new(tokio::sync::RwLock::new(())),
@@ -239,10 +252,14 @@ impl Container {
     pub fn commit(&self, inner: &Inner) -> Result<()> {
         let rec = &inner.rec;
         self.watch.send_modify(|w| {
-            if w.status.is_live()
+            // An exit is an exit whether a restart policy follows or not
+            // (moby's SetRestarting releases waiters as SetStopped does).
+            let stopped = w.status.is_live()
                 && !rec.state.status.is_live()
-                && rec.state.status != Status::Removing
-            {
+                && rec.state.status != Status::Removing;
+            let restarting =
+                rec.state.status == Status::Restarting && w.status != Status::Restarting;
+            if stopped || restarting {
                 w.exits += 1;
             }
             w.status = rec.state.status;

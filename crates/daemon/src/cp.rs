@@ -133,6 +133,7 @@ impl Daemon {
         let info = info_rx
             .await
             .map_err(|_| Error::internal("archive worker ended early"))??;
+        self.container_event(&c, "archive-path", &[]);
         Ok((info, rx))
     }
 
@@ -204,7 +205,9 @@ impl Daemon {
             Ok(())
         })
         .await
-        .map_err(|e| Error::internal(e.to_string()))?
+        .map_err(|e| Error::internal(e.to_string()))??;
+        self.container_event(&c, "extract-to-dir", &[]);
+        Ok(())
     }
 
     pub async fn container_export(&self, key: &str) -> Result<ByteReceiver> {
@@ -221,6 +224,7 @@ impl Daemon {
             }
             drop(view);
         });
+        self.container_event(&c, "export", &[]);
         Ok(rx)
     }
 

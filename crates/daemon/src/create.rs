@@ -37,6 +37,12 @@ impl Daemon {
                 "config cannot be empty in order to create a container",
             ));
         }
+        crate::restart::validate(&host_config.restart_policy)?;
+        if host_config.auto_remove && !host_config.restart_policy.is_none() {
+            return Err(Error::invalid(
+                "can't create 'AutoRemove' container with restart policy",
+            ));
+        }
         let image = {
             let images = self.images.clone();
             let name = config.image.clone();
@@ -145,9 +151,11 @@ impl Daemon {
                 started_at: None,
                 finished_at: None,
                 oom_killed: false,
+                health: None,
             },
             mounts,
             restart_count: 0,
+            manually_stopped: false,
             has_been_started: false,
             snapshot_key: id.to_string(),
         };
@@ -161,7 +169,8 @@ impl Daemon {
             dir,
             crate::task::TaskPaths::new(&self.cfg.exec_root, id),
         );
-        self.containers.write().unwrap().insert(c);
+        self.containers.write().unwrap().insert(c.clone());
+        self.container_event(&c, "create", &[]);
         Ok(warnings)
     }
 
@@ -307,6 +316,7 @@ impl Daemon {
                         BTreeMap::new(),
                         BTreeMap::new(),
                     )?;
+                    self.volume_event("create", &v.name, &[]);
                     m.anonymous = v.anonymous;
                     m.source = self
                         .volumes

@@ -329,6 +329,12 @@ impl Daemon {
                         format!("Status: {what} {}", r.familiar()),
                     ))
                     .await;
+                let labels = self
+                    .images
+                    .get(&r.familiar())
+                    .ok()
+                    .and_then(|i| i.config.config.labels.clone());
+                self.image_event("pull", &r.familiar(), &r.familiar(), labels.as_ref());
                 Ok(())
             }
             Err(e) => {
@@ -509,6 +515,7 @@ impl Daemon {
                 ..Default::default()
             })
             .await;
+        self.image_event("push", &r.familiar(), &r.familiar(), None);
         Ok(())
     }
 

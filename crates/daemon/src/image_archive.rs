@@ -1,6 +1,7 @@
 //! `docker save` and `docker load` on top of the image store.
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use berth_api_types::JsonMessage;
 use bytes::Bytes;
@@ -20,6 +21,13 @@ impl Daemon {
         &self,
         names: Vec<String>,
     ) -> Result<BoxStream<'static, io::Result<Bytes>>> {
+        // dockerd announces each image as its export begins.
+        for name in &names {
+            if let Ok(img) = self.images.get(name) {
+                let id = img.id.to_string();
+                self.image_event("save", &id, &id, img.config.config.labels.as_ref());
+            }
+        }
         let images = self.images.clone();
         let (tx, mut rx) = mpsc::channel(CHANNEL_DEPTH);
         let task = tokio::task::spawn_blocking(move || -> Result<()> {
@@ -61,13 +69,14 @@ impl Daemon {
     /// `docker load`: the body is read once on a blocking thread; the
     /// messages are dockerd's ("Loaded image: busybox:latest", or the ID
     /// for an untagged image). With `quiet` only those lines are sent.
-    pub fn image_load<S>(&self, quiet: bool, body: S) -> Result<Messages>
+    pub fn image_load<S>(self: &Arc<Self>, quiet: bool, body: S) -> Result<Messages>
     where
         S: Stream<Item = io::Result<Bytes>> + Send + Unpin + 'static,
     {
         let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
         let images = self.images.clone();
         let (progress, stream) = channel();
+        let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let result = images.load(reader, &mut |ev: berth_image::LoadEvent| {
                 if !quiet {
@@ -77,6 +86,13 @@ impl Daemon {
             match result {
                 Ok(loaded) => {
                     for img in loaded {
+                        let id = img.id.to_string();
+                        let labels = this
+                            .images
+                            .get(&id)
+                            .ok()
+                            .and_then(|i| i.config.config.labels.clone());
+                        this.image_event("load", &id, &id, labels.as_ref());
                         if img.tags.is_empty() {
                             progress.send_blocking(JsonMessage::stream(format!(
                                 "Loaded image ID: {}\n",

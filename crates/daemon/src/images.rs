@@ -55,7 +55,9 @@ impl Daemon {
         let image = tokio::task::spawn_blocking(move || images.import(Box::new(reader), iopts))
             .await
             .map_err(|e| Error::internal(e.to_string()))??;
-        Ok(image.id.to_string())
+        let id = image.id.to_string();
+        self.image_event("import", &id, &id, image.config.config.labels.as_ref());
+        Ok(id)
     }
 
     pub fn image_list(&self, all: bool, _digests: bool, filters: &Filters) -> Result<Vec<Summary>> {
@@ -144,6 +146,14 @@ impl Daemon {
     pub fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
         let r = reference(repo, tag)?;
         self.images.tag(name, &r)?;
+        if let Ok(img) = self.images.get(&r.familiar()) {
+            self.image_event(
+                "tag",
+                &img.id.to_string(),
+                &r.familiar(),
+                img.config.config.labels.as_ref(),
+            );
+        }
         Ok(())
     }
 
@@ -169,6 +179,7 @@ impl Daemon {
             })
             .collect();
         let images = self.images.clone();
+        let target = self.images.get(name).ok();
         let name = name.to_string();
         let items = tokio::task::spawn_blocking(move || {
             let in_use = |id: &berth_content::Digest| -> Option<InUse> {
@@ -186,6 +197,14 @@ impl Daemon {
         })
         .await
         .map_err(|e| Error::internal(e.to_string()))??;
+        // dockerd's events name the image by its id for both.
+        let id = target.map(|t| t.id.to_string()).unwrap_or_default();
+        for item in &items {
+            match item {
+                DeleteItem::Untagged(_) => self.image_event("untag", &id, &id, None),
+                DeleteItem::Deleted(d) => self.image_event("delete", d, d, None),
+            }
+        }
         Ok(items
             .into_iter()
             .map(|i| match i {
@@ -318,6 +337,14 @@ impl Daemon {
                 Err(e) => return Err(e),
             }
         }
+        let mut attrs = BTreeMap::new();
+        attrs.insert("reclaimed".to_string(), reclaimed.to_string());
+        self.emit_event(
+            berth_api_types::events::EventType::IMAGE,
+            "prune",
+            "",
+            attrs,
+        );
         Ok(PruneReport {
             images_deleted: if deleted.is_empty() {
                 None

@@ -47,7 +47,7 @@ impl Daemon {
                 error: st.error.clone(),
                 started_at: t(st.started_at),
                 finished_at: t(st.finished_at),
-                health: None,
+                health: st.health.clone(),
             },
             image: rec.image_id.clone(),
             name: rec.name.clone(),
@@ -65,6 +65,8 @@ impl Daemon {
             resp.hosts_path = c.dir.join("hosts").to_string_lossy().into_owned();
         }
         resp.log_path = c.log_path().to_string_lossy().into_owned();
+        let execs = self.execs.ids_of(&c.id);
+        resp.exec_ids = (!execs.is_empty()).then_some(execs);
         resp.graph_driver = Some(self.graph_driver_data(&rec));
         resp.network_settings.networks = Some(networks(&rec));
         // The top-level fields API 1.52 dropped; the docker 28 CLI (1.50)
@@ -221,6 +223,15 @@ impl Daemon {
                     continue;
                 }
             }
+            if filters.contains("health") {
+                let h = match (&rec.state.health, status) {
+                    (Some(h), Status::Running) => h.status.as_str().to_string(),
+                    _ => "none".to_string(),
+                };
+                if !filters.get("health").contains(&h.as_str()) {
+                    continue;
+                }
+            }
             if filters.contains("ancestor") && !ancestors.contains(&rec.image_id) {
                 continue;
             }
@@ -353,6 +364,9 @@ impl Daemon {
             let _ = index.reserve_name(old.trim_start_matches('/'), &c.id);
             return Err(e);
         }
+        drop(g);
+        drop(index);
+        self.container_event(&c, "rename", &[("oldName", old)]);
         Ok(())
     }
 
@@ -439,7 +453,12 @@ fn status_text(rec: &Record) -> String {
             if st.status == Status::Paused {
                 format!("Up {up} (Paused)")
             } else {
-                format!("Up {up}")
+                // moby's State.String: the health after the uptime.
+                match st.health.as_ref().map(|h| h.status.as_str()) {
+                    Some("starting") => format!("Up {up} (health: starting)"),
+                    Some(h @ ("healthy" | "unhealthy")) => format!("Up {up} ({h})"),
+                    _ => format!("Up {up}"),
+                }
             }
         }
         Status::Restarting => format!(

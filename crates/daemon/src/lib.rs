@@ -15,6 +15,7 @@ pub mod error;
 mod events;
 mod exec;
 mod fsview;
+mod health;
 mod image_archive;
 mod images;
 mod inspect;
@@ -23,9 +24,10 @@ pub mod logs;
 mod names;
 mod netfiles;
 mod network;
+mod restart;
+mod stats;
 #[allow(unsafe_code)]
 mod sys;
-mod stats;
 mod system;
 mod task;
 mod update;
@@ -77,6 +79,7 @@ pub struct Daemon {
     storage_driver: &'static str,
     cgroup_v2: bool,
     events: events::EventBus,
+    execs: exec::ExecStore,
 }
 
 impl Daemon {
@@ -130,6 +133,7 @@ impl Daemon {
             storage_driver,
             cgroup_v2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
             events: events::EventBus::new(),
+            execs: exec::ExecStore::default(),
             cfg,
         });
         d.restore().await;
@@ -159,11 +163,16 @@ impl Daemon {
                 }
             };
             let paths = task::TaskPaths::new(&self.cfg.exec_root, &rec.id);
+            let restarting = rec.state.status == Status::Restarting;
             let was_live = rec.state.status.is_live();
             let removing = rec.state.status == Status::Removing;
             let c = Container::new(rec, cdir, paths);
             self.containers.write().unwrap().insert(c.clone());
-            if was_live {
+            if restarting && c.paths.client().state().await.is_err() {
+                // The previous daemon died during a restart's back-off.
+                self.cleanup_task(&c);
+                self.spawn_restart(c, std::time::Duration::from_millis(100));
+            } else if was_live {
                 live.push(c);
             } else if removing {
                 // A removal that a crash interrupted: finish it.
@@ -189,7 +198,8 @@ impl Daemon {
             match c.paths.client().state().await {
                 Ok((_pid, None)) => {
                     c.lock().task_live = true;
-                    self.spawn_monitor(c);
+                    self.spawn_monitor(c.clone());
+                    self.start_health_monitor(&c);
                 }
                 Ok((_pid, Some(status))) => self.handle_exit(&c, status).await,
                 Err(_) => {

@@ -14,8 +14,8 @@ use chrono::Utc;
 use crate::container::{Container, MountKind, Record, Status};
 use crate::error::{Error, ErrorKind, Result};
 use crate::network::{self, NetworkMode};
-use crate::task;
 use crate::{Daemon, netfiles};
+use crate::{restart, task};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitCondition {
@@ -43,6 +43,14 @@ impl Daemon {
                 )));
             }
             Status::Created | Status::Exited => {}
+        }
+        {
+            // A start by a user resets the restart policy's count and
+            // back-off (moby ResetRestartManager).
+            let mut g = c.lock();
+            g.rec.restart_count = 0;
+            g.rec.manually_stopped = false;
+            g.backoff = Duration::ZERO;
         }
         match self.start_task(&c).await {
             Ok(()) => Ok(true),
@@ -172,7 +180,33 @@ impl Daemon {
             c.commit(&g)?;
         }
         self.spawn_monitor(c.clone());
+        self.volume_mount_events(c, "mount");
+        self.container_event(c, "start", &[]);
+        self.start_health_monitor(c);
         Ok(())
+    }
+
+    /// dockerd's `mount` and `unmount` volume events, one per volume a
+    /// container's task mounts.
+    fn volume_mount_events(&self, c: &Container, action: &str) {
+        let rec = c.record();
+        for m in rec.mounts.iter().filter(|m| m.kind == MountKind::Volume) {
+            let Some(name) = &m.name else { continue };
+            let mut attrs = std::collections::BTreeMap::new();
+            attrs.insert("driver".to_string(), "local".to_string());
+            attrs.insert("container".to_string(), c.id.clone());
+            if action == "mount" {
+                attrs.insert("destination".to_string(), m.destination.clone());
+                attrs.insert("read/write".to_string(), m.rw.to_string());
+                attrs.insert("propagation".to_string(), m.propagation.clone());
+            }
+            self.emit_event(
+                berth_api_types::events::EventType::VOLUME,
+                action,
+                name,
+                attrs,
+            );
+        }
     }
 
     /// Waits for the task's exit (from the shim, or from what it left behind
@@ -195,28 +229,101 @@ impl Daemon {
 
     pub(crate) async fn handle_exit(self: &Arc<Self>, c: &Arc<Container>, status: ExitStatus) {
         self.cleanup_task(c);
-        let auto_remove = {
+        self.execs.remove_container(&c.id);
+        let (auto_remove, restart_in) = {
             let mut g = c.lock();
             g.task_live = false;
+            if let Some(stop) = g.health_stop.take() {
+                stop.cancel();
+            }
+            let finished_at = chrono::DateTime::parse_from_rfc3339(&status.exited_at)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(|_| Utc::now());
+            let ran_for = g
+                .rec
+                .state
+                .started_at
+                .and_then(|s| (finished_at - s).to_std().ok())
+                .unwrap_or_default();
+            let restart = !g.rec.host_config.auto_remove
+                && g.rec.state.status != Status::Removing
+                && restart::should_restart(
+                    &g.rec.host_config.restart_policy,
+                    status.code,
+                    g.rec.manually_stopped,
+                    g.rec.restart_count,
+                );
+            let restart_in = restart.then(|| {
+                g.backoff = restart::next_backoff(g.backoff, ran_for);
+                g.rec.restart_count += 1;
+                g.backoff
+            });
             let st = &mut g.rec.state;
-            st.status = Status::Exited;
+            st.status = if restart {
+                Status::Restarting
+            } else {
+                Status::Exited
+            };
             st.pid = 0;
             st.exit_code = status.code;
             st.oom_killed = status.oom_killed;
-            st.finished_at = Some(
-                chrono::DateTime::parse_from_rfc3339(&status.exited_at)
-                    .map(|t| t.with_timezone(&Utc))
-                    .unwrap_or_else(|_| Utc::now()),
-            );
+            st.finished_at = Some(finished_at);
             if let Err(e) = c.commit(&g) {
                 tracing::warn!(container = %c.id, error = %e, "save exit status");
             }
-            g.rec.host_config.auto_remove
+            (g.rec.host_config.auto_remove, restart_in)
         };
         tracing::debug!(container = %c.id, code = status.code, "exited");
-        if auto_remove {
+        if status.oom_killed {
+            self.container_event(c, "oom", &[]);
+        }
+        self.container_event(c, "die", &[("exitCode", status.code.to_string())]);
+        self.volume_mount_events(c, "unmount");
+        if let Some(wait) = restart_in {
+            self.spawn_restart(c.clone(), wait);
+        } else if auto_remove {
             self.spawn_auto_remove(c.id.clone());
         }
+    }
+
+    /// Starts a `Restarting` container again after `wait`, unless a stop,
+    /// kill or removal cancelled the restart in the meantime.
+    pub(crate) fn spawn_restart(self: &Arc<Self>, c: Arc<Container>, wait: Duration) {
+        let d = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ops = c.ops.lock().await;
+            let _fs = c.fs_lock.write().await;
+            if c.status() != Status::Restarting {
+                return;
+            }
+            match d.start_task(&c).await {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(container = %c.id, error = %e, "restart");
+                    d.cleanup_task(&c);
+                    let mut g = c.lock();
+                    g.task_live = false;
+                    g.rec.state.status = Status::Exited;
+                    g.rec.state.error = e.message.clone();
+                    g.rec.state.exit_code = start_failure_code(&e.message);
+                    let _ = c.commit(&g);
+                }
+            }
+        });
+    }
+
+    /// Cancels the pending restart of a `Restarting` container: it is
+    /// stopped then, as far as anyone can tell. True if there was one.
+    fn cancel_restart(&self, c: &Container) -> bool {
+        let mut g = c.lock();
+        if g.rec.state.status != Status::Restarting || g.task_live {
+            return false;
+        }
+        g.rec.manually_stopped = true;
+        g.rec.state.status = Status::Exited;
+        let _ = c.commit(&g);
+        true
     }
 
     /// `--rm`: removal with its anonymous volumes, after the ops lock frees.
@@ -464,8 +571,17 @@ impl Daemon {
                 g.rec.config.stop_timeout,
             )
         };
+        if status == Status::Restarting && self.cancel_restart(c) {
+            self.container_event(c, "stop", &[]);
+            return Ok(true);
+        }
         if !status.is_live() {
             return Ok(false);
+        }
+        {
+            let mut g = c.lock();
+            g.rec.manually_stopped = true;
+            c.commit(&g)?;
         }
         let sig_name = signal
             .filter(|s| !s.is_empty())
@@ -490,13 +606,20 @@ impl Daemon {
                 )));
             }
         }
+        self.container_event(c, "stop", &[]);
         Ok(true)
     }
 
     /// Sends `sig` to the container's init; a paused container is thawed
     /// after a SIGKILL so that it can die.
     async fn signal(&self, c: &Container, sig: i32) -> Result<()> {
+        // A container waiting to be restarted has no process: killing it
+        // cancels the restart.
+        if self.cancel_restart(c) {
+            return Ok(());
+        }
         let paused = c.status() == Status::Paused;
+        self.container_event(c, "kill", &[("signal", sig.to_string())]);
         match self.runtime.kill(&c.id, sig, false).await {
             Ok(()) => {}
             // It exited in the meantime: the monitor records it.
@@ -539,7 +662,9 @@ impl Daemon {
         }
         // The monitor may still be releasing the old task.
         self.wait_not_live(&c, Some(Duration::from_secs(5))).await;
-        self.container_start(&c.id).await.map(|_| ())
+        self.container_start(&c.id).await?;
+        self.container_event(&c, "restart", &[]);
+        Ok(())
     }
 
     pub async fn container_kill(self: &Arc<Self>, key: &str, signal: Option<String>) -> Result<()> {
@@ -557,6 +682,19 @@ impl Daemon {
                 "cannot kill container: {name}: container {} is not running",
                 c.id
             )));
+        }
+        {
+            // Killed with the signal that stops it: no restart policy
+            // applies (moby sets HasBeenManuallyStopped).
+            let mut g = c.lock();
+            let stop_signal = match g.rec.config.stop_signal.as_str() {
+                "" => libc::SIGTERM,
+                s => berth_runtime::signal::parse_signal(s).unwrap_or(libc::SIGTERM),
+            };
+            if sig == libc::SIGKILL || sig == stop_signal {
+                g.rec.manually_stopped = true;
+                c.commit(&g)?;
+            }
         }
         self.signal(&c, sig).await
     }
@@ -580,9 +718,13 @@ impl Daemon {
             }
         }
         self.runtime.pause(&c.id).await?;
-        let mut g = c.lock();
-        g.rec.state.status = Status::Paused;
-        c.commit(&g)
+        {
+            let mut g = c.lock();
+            g.rec.state.status = Status::Paused;
+            c.commit(&g)?;
+        }
+        self.container_event(&c, "pause", &[]);
+        Ok(())
     }
 
     pub async fn container_unpause(self: &Arc<Self>, key: &str) -> Result<()> {
@@ -592,11 +734,15 @@ impl Daemon {
             return Err(Error::conflict(format!("container {} is not paused", c.id)));
         }
         self.runtime.resume(&c.id).await?;
-        let mut g = c.lock();
-        if g.rec.state.status == Status::Paused {
-            g.rec.state.status = Status::Running;
+        {
+            let mut g = c.lock();
+            if g.rec.state.status == Status::Paused {
+                g.rec.state.status = Status::Running;
+            }
+            c.commit(&g)?;
         }
-        c.commit(&g)
+        self.container_event(&c, "unpause", &[]);
+        Ok(())
     }
 
     pub async fn container_remove(self: &Arc<Self>, key: &str, opts: RemoveOptions) -> Result<()> {
@@ -660,13 +806,17 @@ impl Daemon {
         if opts.volumes {
             for m in rec.mounts.iter().filter(|m| m.anonymous) {
                 let Some(name) = &m.name else { continue };
-                if self.volume_users(name).is_empty()
-                    && let Err(e) = self.volumes.remove(name)
-                {
-                    tracing::warn!(volume = %name, error = %e, "remove anonymous volume");
+                if self.volume_users(name).is_empty() {
+                    match self.volumes.remove(name) {
+                        Ok(_) => self.volume_event("destroy", name, &[]),
+                        Err(e) => {
+                            tracing::warn!(volume = %name, error = %e, "remove anonymous volume")
+                        }
+                    }
                 }
             }
         }
+        self.container_event(&c, "destroy", &[]);
         c.mark_removed();
         Ok(())
     }
@@ -684,7 +834,7 @@ impl Daemon {
         Ok(async move {
             let code = match condition {
                 WaitCondition::NotRunning => rx
-                    .wait_for(|w| !w.status.is_live())
+                    .wait_for(|w| !w.status.is_live() || w.exits > start.exits)
                     .await
                     .map(|w| w.exit_code),
                 WaitCondition::NextExit => rx

@@ -17,6 +17,9 @@ impl Daemon {
         _one_shot: bool,
     ) -> Result<BoxStream<'static, StatsResponse>> {
         let _c = self.lookup(key)?;
-        Err(Error::new(ErrorKind::NotImplemented, "stats are not implemented yet"))
+        Err(Error::new(
+            ErrorKind::NotImplemented,
+            "stats are not implemented yet",
+        ))
     }
 }

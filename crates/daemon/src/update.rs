@@ -16,6 +16,9 @@ impl Daemon {
         _update: UpdateConfig,
     ) -> Result<UpdateResponse> {
         let _c = self.lookup(key)?;
-        Err(Error::new(ErrorKind::NotImplemented, "update is not implemented yet"))
+        Err(Error::new(
+            ErrorKind::NotImplemented,
+            "update is not implemented yet",
+        ))
     }
 }

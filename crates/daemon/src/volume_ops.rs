@@ -33,6 +33,7 @@ impl Daemon {
             opts.labels,
             opts.driver_opts,
         )?;
+        self.volume_event("create", &v.name, &[]);
         Ok(self.volume_view(&v))
     }
 
@@ -92,7 +93,9 @@ impl Daemon {
                 users.join(", ")
             )));
         }
-        self.volumes.remove(name).map(|_| ())
+        self.volumes.remove(name)?;
+        self.volume_event("destroy", name, &[]);
+        Ok(())
     }
 
     /// Docker (API >= 1.42) prunes only anonymous volumes unless the filter
@@ -120,10 +123,19 @@ impl Daemon {
                 continue;
             }
             if let Ok(n) = self.volumes.remove(&v.name) {
+                self.volume_event("destroy", &v.name, &[]);
                 reclaimed += n;
                 deleted.push(v.name);
             }
         }
+        let mut attrs = std::collections::BTreeMap::new();
+        attrs.insert("reclaimed".to_string(), reclaimed.to_string());
+        self.emit_event(
+            berth_api_types::events::EventType::VOLUME,
+            "prune",
+            "",
+            attrs,
+        );
         Ok(PruneReport {
             volumes_deleted: Some(deleted),
             space_reclaimed: reclaimed,

@@ -7,6 +7,7 @@
 
 pub mod caps;
 mod error;
+pub mod exec;
 pub mod runc;
 pub mod seccomp;
 pub mod shim;

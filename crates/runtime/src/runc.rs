@@ -158,6 +158,38 @@ impl OciRuntime {
         v
     }
 
+    /// The argv (after the binary) for `exec --detach`, run by the shim
+    /// (the exec's process becomes its child, and stdio is the shim's pipes
+    /// or, with `console_socket`, a pty whose master is sent there).
+    pub fn exec_args(
+        &self,
+        id: &str,
+        process: &Path,
+        pid_file: &Path,
+        console_socket: Option<&Path>,
+        log_file: &Path,
+    ) -> Vec<OsString> {
+        let mut v = self.global_args();
+        v.extend([
+            "--log".into(),
+            log_file.as_os_str().to_owned(),
+            "--log-format".into(),
+            "json".into(),
+            "exec".into(),
+            "--detach".into(),
+            "--process".into(),
+            process.as_os_str().to_owned(),
+            "--pid-file".into(),
+            pid_file.as_os_str().to_owned(),
+        ]);
+        if let Some(s) = console_socket {
+            v.push("--console-socket".into());
+            v.push(s.as_os_str().to_owned());
+        }
+        v.push(id.into());
+        v
+    }
+
     /// The argv (after the binary) for `delete [--force] ID`.
     pub fn delete_args(&self, id: &str, force: bool) -> Vec<OsString> {
         let mut v = self.global_args();

@@ -14,6 +14,12 @@
 //! zero bytes, big-endian length) of the container's output — stream 1 for a
 //! TTY's merged output — and reads raw stdin bytes; the daemon's write-side
 //! shutdown means "this attacher closed stdin".
+//!
+//! `Exec` works the same way: after the `ExecStarted` reply the connection
+//! carries the exec's output as frames and its stdin as raw bytes, and ends
+//! with one [`EXEC_EXIT_STREAM`] frame whose 4-byte payload is the exit code
+//! (big-endian). The exec's process is the shim's child: it keeps running,
+//! and is reaped, whether or not the daemon stays connected.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -85,7 +91,28 @@ pub enum Request {
         width: u16,
     },
     CloseStdin,
+    /// Runs the OCI process spec at `process` (a file in the bundle) in the
+    /// container with `runc exec --detach`.
+    Exec {
+        exec_id: String,
+        process: PathBuf,
+        tty: bool,
+        stdin: bool,
+    },
+    ResizeExec {
+        exec_id: String,
+        height: u16,
+        width: u16,
+    },
+    /// Signals a running exec (a health check past its timeout).
+    SignalExec {
+        exec_id: String,
+        signal: i32,
+    },
 }
+
+/// The stream byte of the frame that ends an exec's stream.
+pub const EXEC_EXIT_STREAM: u8 = 0xff;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
@@ -93,6 +120,7 @@ pub enum Response {
     Ok,
     State { pid: i32, exit: Option<ExitStatus> },
     Exited { status: ExitStatus },
+    ExecStarted { pid: i32 },
     Error { message: String },
 }
 
@@ -184,6 +212,53 @@ impl ShimClient {
 
     pub async fn close_stdin(&self) -> io::Result<()> {
         self.send(&Request::CloseStdin).await.map(|_| ())
+    }
+
+    /// Starts an exec; returns its host pid, the start of its stream that
+    /// arrived with the reply, and the connection carrying the rest. An
+    /// error carries the runtime's message.
+    pub async fn exec(
+        &self,
+        exec_id: &str,
+        process: &Path,
+        tty: bool,
+        stdin: bool,
+    ) -> io::Result<(i32, Vec<u8>, UnixStream)> {
+        let (stream, resp) = self
+            .send(&Request::Exec {
+                exec_id: exec_id.to_string(),
+                process: process.to_path_buf(),
+                tty,
+                stdin,
+            })
+            .await?;
+        match resp {
+            // The exec's output may follow the reply line at once.
+            Response::ExecStarted { pid } => {
+                let buffered = stream.buffer().to_vec();
+                Ok((pid, buffered, stream.into_inner()))
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    pub async fn resize_exec(&self, exec_id: &str, height: u16, width: u16) -> io::Result<()> {
+        self.send(&Request::ResizeExec {
+            exec_id: exec_id.to_string(),
+            height,
+            width,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn signal_exec(&self, exec_id: &str, signal: i32) -> io::Result<()> {
+        self.send(&Request::SignalExec {
+            exec_id: exec_id.to_string(),
+            signal,
+        })
+        .await
+        .map(|_| ())
     }
 }
 
