@@ -765,6 +765,12 @@ impl Daemon {
                     c.name()
                 )));
             }
+            {
+                // Killed to be removed: no restart policy applies.
+                let mut g = c.lock();
+                g.rec.manually_stopped = true;
+                c.commit(&g)?;
+            }
             self.signal(&c, libc::SIGKILL).await?;
             if !self.wait_not_live(&c, Some(Duration::from_secs(30))).await {
                 return Err(Error::internal(format!(
