@@ -10,3 +10,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 export BERTH_REQUIRE_ROOT_TESTS=1
 cargo test --workspace --no-run
 cargo test --workspace
+# docker-py against berthd: our tests, then docker-py's own integration
+# suite compared with what passes against Debian's dockerd.
+scripts/dockerpy.sh own
+scripts/dockerpy.sh upstream

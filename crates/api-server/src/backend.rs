@@ -187,6 +187,18 @@ pub trait ContainerBackend: Send + Sync + 'static {
         stream: bool,
         one_shot: bool,
     ) -> impl Future<Output = ApiResult<StatsStream>> + Send;
+    /// Removes the link `alias` of container `id` (`rm --link`).
+    fn container_remove_link(
+        &self,
+        id: &str,
+        alias: &str,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    /// `POST /containers/prune`: removes the containers that are not
+    /// running (and match the filters).
+    fn container_prune(
+        &self,
+        filters: t::filters::Filters,
+    ) -> impl Future<Output = ApiResult<t::container::PruneReport>> + Send;
     /// `POST /containers/{id}/update`: resources (applied to a live
     /// container) and the restart policy.
     fn container_update(

@@ -189,6 +189,15 @@ impl ContainerBackend for Backend {
             .await
             .map_err(api)
     }
+    async fn container_remove_link(&self, id: &str, alias: &str) -> ApiResult<()> {
+        self.0.container_remove_link(id, alias).await.map_err(api)
+    }
+    async fn container_prune(
+        &self,
+        filters: t::filters::Filters,
+    ) -> ApiResult<t::container::PruneReport> {
+        self.0.container_prune(&filters).await.map_err(api)
+    }
     async fn container_update(
         &self,
         id: &str,

@@ -83,8 +83,9 @@ fn what_happens_is_reported_in_order_and_filtered() {
         "container create",
         "container attach",
         "container start",
-        "container exec_create: true",
-        "container exec_start: true",
+        // dockerd's spelling: entrypoint, space, arguments.
+        "container exec_create: true ",
+        "container exec_start: true ",
         "container exec_die",
         // SIGTERM, which `sleep` as pid 1 ignores, then SIGKILL.
         "container kill",

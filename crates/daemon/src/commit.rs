@@ -53,9 +53,18 @@ impl Daemon {
                 c.id
             )));
         }
-        let paused_here = opts.pause && status == Status::Running;
-        if paused_here {
-            self.container_pause(&c.id).await?;
+        let mut paused_here = opts.pause && status == Status::Running;
+        if paused_here && let Err(e) = self.container_pause(&c.id).await {
+            // It exited between the look and the pause (runc: "container
+            // not running"): once its exit is recorded nothing can change
+            // its files, so commit it as it is.
+            if !self
+                .wait_exit_recorded(&c, std::time::Duration::from_secs(5))
+                .await
+            {
+                return Err(e);
+            }
+            paused_here = false;
         }
         let image_ref = reference.as_ref().map(|r| r.familiar()).unwrap_or_default();
         let comment = opts.comment.clone();

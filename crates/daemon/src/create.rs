@@ -57,6 +57,11 @@ impl Daemon {
             return Err(Error::invalid("no command specified"));
         }
         normalize_host_config(&mut host_config)?;
+        for link in host_config.links.iter().flatten() {
+            let (target, _) = crate::lifecycle::parse_link(link)?;
+            self.lookup(target)
+                .map_err(|_| Error::not_found(format!("could not get container for {target}")))?;
+        }
         if let Some(target) = NetworkMode::parse(&host_config.network_mode)?.container_target() {
             // Fail early, as Docker does, for a container that does not exist.
             self.lookup(&target)?;
@@ -415,13 +420,34 @@ fn normalize_host_config(hc: &mut HostConfig) -> Result<()> {
     if mode.is_empty() || mode == "default" {
         hc.network_mode = ApiNetworkMode::new("bridge");
     }
-    if hc.log_config.typ.is_empty() {
-        hc.log_config.typ = "json-file".to_string();
-    } else if hc.log_config.typ != "json-file" {
-        return Err(Error::invalid(format!(
-            "berth supports only the json-file log driver, not {:?}",
-            hc.log_config.typ
-        )));
+    match hc.log_config.typ.as_str() {
+        "" => hc.log_config.typ = "json-file".to_string(),
+        "json-file" | "none" => {}
+        "local" | "syslog" | "journald" | "gelf" | "fluentd" | "awslogs" | "splunk" | "etwlogs"
+        | "gcplogs" | "logentries" => {
+            return Err(Error::invalid(format!(
+                "berth supports only the json-file and none log drivers, not {:?}",
+                hc.log_config.typ
+            )));
+        }
+        other => {
+            return Err(Error::invalid(format!(
+                "logger: no log driver named '{other}' is registered"
+            )));
+        }
+    }
+    // The runtime is runc or crun, whichever berthd runs; inspect names it
+    // as dockerd does its default.
+    if hc.runtime.is_empty() {
+        hc.runtime = "runc".to_string();
+    }
+    // A size quota needs xfs project quotas under the snapshots; berth does
+    // not set them up, so it refuses the option as dockerd's overlay2 does
+    // off xfs, rather than ignore it.
+    if !hc.storage_opt.is_empty() {
+        return Err(Error::invalid(
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option",
+        ));
     }
     if hc.shm_size < 0 {
         return Err(Error::invalid("SHM size can not be less than 0"));

@@ -106,8 +106,9 @@ pub(crate) struct ExecStream {
 
 /// What a started exec's output goes to.
 pub(crate) enum Sink {
-    /// The client's hijacked connection, with stdin and detach keys.
-    Client(Box<dyn Conn>),
+    /// The client's hijacked connection, with stdin and detach keys; the
+    /// output raw (a TTY stream) or in stdcopy frames.
+    Client { conn: Box<dyn Conn>, raw: bool },
     /// A health check's: the first `limit` bytes of stdout and stderr.
     Capture(usize),
     /// A detached exec's: nowhere.
@@ -250,12 +251,16 @@ impl Daemon {
             return Ok(None);
         }
         let d = self.clone();
-        let tty = ex.tty;
+        // The stream is raw or multiplexed as the *start* request says, as
+        // in dockerd (an exec created with a TTY and started without one
+        // sends its TTY's output as stdout frames).
+        let tty = req.tty;
         let run = move |mut conn: Box<dyn Conn>| -> BoxFuture<'static, ()> {
             Box::pin(async move {
                 match d.launch_exec(&c, &ex, console_size).await {
                     Ok(stream) => {
-                        d.run_exec(&c, &ex, stream, Sink::Client(conn)).await;
+                        d.run_exec(&c, &ex, stream, Sink::Client { conn, raw: tty })
+                            .await;
                     }
                     Err(e) => {
                         d.exec_failed(&ex, &e);
@@ -385,9 +390,11 @@ impl Daemon {
             frames_tx,
         ));
 
+        let mut raw_output = false;
         let (mut client_r, mut client_w, capture_limit) = match sink {
-            Sink::Client(conn) => {
+            Sink::Client { conn, raw } => {
                 let (r, w) = tokio::io::split(conn);
+                raw_output = raw;
                 (Some(r), Some(w), 0)
             }
             Sink::Capture(limit) => (None, None, limit),
@@ -429,7 +436,7 @@ impl Daemon {
                 f = frames.recv() => match f {
                     Some(Frame::Data(stream, data)) => {
                         if let Some(w) = client_w.as_mut() {
-                            let out = if ex.tty { data } else { frame(stream, &data) };
+                            let out = if raw_output { data } else { frame(stream, &data) };
                             if w.write_all(&out).await.is_err() {
                                 client_w = None;
                             }
@@ -529,9 +536,14 @@ fn running_for_exec(c: &Container) -> Result<()> {
     }
 }
 
-/// `exec_start: sh -c echo hi`, as dockerd names exec events.
+/// `exec_start: sh -c echo hi`, as dockerd names exec events: the
+/// entrypoint, a space, the arguments (so `true` alone gives "true ").
 fn exec_action(action: &str, cmd: &[String]) -> String {
-    format!("{action}: {}", cmd.join(" "))
+    let (entrypoint, args) = cmd
+        .split_first()
+        .map(|(e, a)| (e.as_str(), a))
+        .unwrap_or(("", &[]));
+    format!("{action}: {entrypoint} {}", args.join(" "))
 }
 
 /// Docker's ReplaceOrAppendEnvValues: `K=v` replaces an entry for `K`, a
@@ -604,6 +616,10 @@ mod tests {
         assert_eq!(
             exec_action("exec_start", &["sh".into(), "-c".into(), "echo hi".into()]),
             "exec_start: sh -c echo hi"
+        );
+        assert_eq!(
+            exec_action("exec_create", &["true".into()]),
+            "exec_create: true "
         );
     }
 }

@@ -391,7 +391,7 @@ impl Daemon {
 }
 
 /// The `until` filter of image list and prune: one timestamp at most.
-fn until_filter(filters: &Filters) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+pub(crate) fn until_filter(filters: &Filters) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
     match filters.get("until").as_slice() {
         [] => Ok(None),
         [u] => berth_api_types::time::parse_timestamp(u, chrono::Utc::now())

@@ -301,7 +301,15 @@ impl Daemon {
         mut opts: logs::ReadOptions,
     ) -> Result<(bool, mpsc::Receiver<std::io::Result<Bytes>>)> {
         let c = self.lookup(key)?;
-        let tty = c.lock().rec.config.tty;
+        let (tty, driver) = {
+            let g = c.lock();
+            (g.rec.config.tty, g.rec.host_config.log_config.typ.clone())
+        };
+        if driver == "none" {
+            return Err(Error::not_implemented(
+                "configured logging driver does not support reading",
+            ));
+        }
         opts.tty = tty;
         let (tx, rx) = mpsc::channel(64);
         let path = c.log_path();

@@ -127,7 +127,12 @@ impl Daemon {
             console_socket: paths.console.clone(),
             runtime: self.runtime.binary().to_path_buf(),
             runtime_root: self.runtime.state_root().to_path_buf(),
-            log_path: c.log_path(),
+            // `--log-driver none`: the output goes nowhere.
+            log_path: if rec.host_config.log_config.typ == "none" {
+                PathBuf::from("/dev/null")
+            } else {
+                c.log_path()
+            },
             stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,
             tty: rec.config.tty,
@@ -386,6 +391,14 @@ impl Daemon {
         if cfg.tty && !has(&env, "TERM") {
             env.push("TERM=xterm".into());
         }
+        // Legacy links: the linked containers' variables, under the alias,
+        // unless the container sets the same names itself.
+        for e in self.link_env(rec)? {
+            let key = e.split('=').next().unwrap_or("");
+            if !has(&env, key) {
+                env.push(e);
+            }
+        }
         if !has(&env, "HOME") {
             env.push(format!("HOME={}", user.home));
         }
@@ -639,6 +652,12 @@ impl Daemon {
         Ok(())
     }
 
+    /// True once the container's exit is recorded (it is no longer live);
+    /// false on timeout.
+    pub(crate) async fn wait_exit_recorded(&self, c: &Container, timeout: Duration) -> bool {
+        self.wait_not_live(c, Some(timeout)).await
+    }
+
     /// True once the container is no longer live; false on timeout.
     async fn wait_not_live(&self, c: &Container, timeout: Option<Duration>) -> bool {
         let mut rx = c.subscribe();
@@ -696,7 +715,13 @@ impl Daemon {
                 c.commit(&g)?;
             }
         }
-        self.signal(&c, sig).await
+        self.signal(&c, sig).await?;
+        // dockerd's kill with SIGKILL returns once the container is gone
+        // (clients remove it right after), within a bound.
+        if sig == libc::SIGKILL {
+            self.wait_not_live(&c, Some(Duration::from_secs(10))).await;
+        }
+        Ok(())
     }
 
     pub async fn container_pause(self: &Arc<Self>, key: &str) -> Result<()> {
@@ -827,6 +852,67 @@ impl Daemon {
         Ok(())
     }
 
+    /// `docker container prune` (moby ContainersPrune): every container
+    /// that is not running, created before `until`, matching the labels.
+    pub async fn container_prune(
+        self: &Arc<Self>,
+        filters: &berth_api_types::filters::Filters,
+    ) -> Result<berth_api_types::container::PruneReport> {
+        filters
+            .validate(&["until", "label", "label!"])
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let until = crate::images::until_filter(filters)?;
+        let candidates: Vec<Record> = self
+            .containers
+            .read()
+            .unwrap()
+            .all()
+            .iter()
+            .map(|c| c.record())
+            .filter(|r| !r.state.status.is_live())
+            .collect();
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0u64;
+        for rec in candidates {
+            if until.is_some_and(|u| rec.created >= u) {
+                continue;
+            }
+            let labels = rec.config.labels.clone().unwrap_or_default();
+            if (filters.contains("label") && !filters.match_kv_list("label", &labels))
+                || (filters.contains("label!") && filters.match_kv_list("label!", &labels))
+            {
+                continue;
+            }
+            let size = self
+                .images
+                .snapshotter()
+                .usage(&rec.snapshot_key)
+                .unwrap_or(0);
+            match self
+                .container_remove(&rec.id, RemoveOptions::default())
+                .await
+            {
+                Ok(()) => {
+                    reclaimed += size;
+                    deleted.push(rec.id);
+                }
+                Err(e) => tracing::warn!(container = %rec.id, error = %e, "prune"),
+            }
+        }
+        let mut attrs = std::collections::BTreeMap::new();
+        attrs.insert("reclaimed".to_string(), reclaimed.to_string());
+        self.emit_event(
+            berth_api_types::events::EventType::CONTAINER,
+            "prune",
+            "",
+            attrs,
+        );
+        Ok(berth_api_types::container::PruneReport {
+            containers_deleted: (!deleted.is_empty()).then_some(deleted),
+            space_reclaimed: reclaimed,
+        })
+    }
+
     /// Registers the waiter now; the returned future resolves at the
     /// condition with the exit code.
     pub fn container_wait(
@@ -903,4 +989,69 @@ pub(crate) fn read_id_files(root: &pathrs::Root) -> (Option<String>, Option<Stri
         Some(s)
     };
     (read("/etc/passwd"), read("/etc/group"))
+}
+
+impl Daemon {
+    /// moby's `Link.ToEnv` for each of the container's `--link`s: `ALIAS_NAME`
+    /// and `ALIAS_ENV_*` (the linked container's variables but HOME and
+    /// PATH). There are no addresses to give: berth's containers have only
+    /// loopback networking.
+    fn link_env(&self, rec: &Record) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for link in rec.host_config.links.iter().flatten() {
+            let (target, alias) = parse_link(link)?;
+            let other = self.lookup(target)?;
+            let orec = other.record();
+            if !orec.state.status.is_live() {
+                return Err(Error::conflict(format!(
+                    "Cannot link to a non running container: {} AS {}/{alias}",
+                    orec.name, rec.name
+                )));
+            }
+            let prefix = alias.to_ascii_uppercase().replace('-', "_");
+            out.push(format!("{prefix}_NAME={}/{alias}", rec.name));
+            for e in orec.config.env.iter().flatten() {
+                if let Some((k, v)) = e.split_once('=')
+                    && k != "HOME"
+                    && k != "PATH"
+                {
+                    out.push(format!("{prefix}_ENV_{k}={v}"));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `DELETE /containers/{name}/{alias}?link=1`: drops the container's
+    /// link under that alias.
+    pub async fn container_remove_link(&self, parent: &str, alias: &str) -> Result<()> {
+        let c = self.lookup(parent)?;
+        let _ops = c.ops.lock().await;
+        let mut g = c.lock();
+        let links = g.rec.host_config.links.clone().unwrap_or_default();
+        let kept: Vec<String> = links
+            .iter()
+            .filter(|l| parse_link(l).map(|(_, a)| a != alias).unwrap_or(true))
+            .cloned()
+            .collect();
+        if kept.len() == links.len() {
+            return Err(Error::not_found(format!(
+                "Could not find entity for /{}/{alias}",
+                g.rec.name.trim_start_matches('/')
+            )));
+        }
+        g.rec.host_config.links = Some(kept);
+        c.commit(&g)
+    }
+}
+
+/// `name:alias` (or `name`, its own alias), as `--link` takes it.
+pub(crate) fn parse_link(link: &str) -> Result<(&str, &str)> {
+    let link = link.trim_start_matches('/');
+    let (name, alias) = link.split_once(':').unwrap_or((link, link));
+    let alias = alias.rsplit('/').next().unwrap_or(alias);
+    if name.is_empty() || alias.is_empty() {
+        return Err(Error::invalid(format!("invalid link: {link:?}")));
+    }
+    Ok((name.trim_start_matches('/'), alias))
 }

@@ -133,6 +133,9 @@ impl Daemon {
             api_version: "1.55".into(),
             min_api_version: "1.24".into(),
             kernel_version: kernel,
+            // Clients expect the field (docker-py's suite checks it); berth
+            // has no Go toolchain to name.
+            go_version: "n/a (berth is written in Rust)".into(),
             ..Default::default()
         }
     }

@@ -29,6 +29,7 @@ pub fn routes<B: Backend>() -> Router<Arc<B>> {
         .route("/containers/{id}/kill", post(kill::<B>))
         .route("/containers/{id}/wait", post(wait::<B>))
         .route("/containers/{id}", delete(remove::<B>))
+        .route("/containers/{id}/{alias}", delete(remove_link::<B>))
         .route("/containers/{id}/attach", post(attach::<B>))
         .route("/containers/{id}/logs", get(logs::<B>))
         .route("/containers/{id}/resize", post(resize::<B>))
@@ -37,6 +38,7 @@ pub fn routes<B: Backend>() -> Router<Arc<B>> {
         .route("/containers/{id}/pause", post(pause::<B>))
         .route("/containers/{id}/unpause", post(unpause::<B>))
         .route("/containers/{id}/stats", get(stats::<B>))
+        .route("/containers/prune", post(prune::<B>))
         .route("/containers/{id}/update", post(update::<B>))
 }
 
@@ -320,4 +322,24 @@ async fn update<B: Backend>(
 ) -> ApiResult<Response> {
     let update: t::container::UpdateConfig = parse_json_body(&body)?;
     Ok(axum::Json(b.container_update(&id, update).await?).into_response())
+}
+
+async fn prune<B: Backend>(State(b): State<Arc<B>>, q: Params) -> ApiResult<Response> {
+    Ok(axum::Json(b.container_prune(q.filters()?).await?).into_response())
+}
+
+/// `DELETE /containers/{name}/{alias}?link=1`: a legacy link, by the name
+/// the linked container has under the other's.
+async fn remove_link<B: Backend>(
+    State(b): State<Arc<B>>,
+    Path((id, alias)): Path<(String, String)>,
+    q: Params,
+) -> ApiResult<Response> {
+    if !q.bool("link") {
+        return Err(ApiError::not_found(format!(
+            "No such container: {id}/{alias}"
+        )));
+    }
+    b.container_remove_link(&id, &alias).await?;
+    Ok(no_content())
 }

@@ -159,7 +159,8 @@ async fn load<B: Backend>(State(b): State<Arc<B>>, q: Params, req: Request) -> A
         .into_body()
         .into_data_stream()
         .map(|r| r.map_err(std::io::Error::other));
-    message_stream_response(b.image_load(q.bool("quiet"), Box::pin(body)).await?).await
+    super::message_stream_response_in_band(b.image_load(q.bool("quiet"), Box::pin(body)).await?)
+        .await
 }
 
 async fn prune<B: Backend>(State(b): State<Arc<B>>, q: Params) -> ApiResult<Response> {

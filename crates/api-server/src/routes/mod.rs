@@ -81,7 +81,21 @@ fn json_stream_response(body: ByteStream) -> Response {
 /// until the first message, so an early failure is a plain HTTP error (the
 /// CLI prints "Error response from daemon: ..."); a later one is an
 /// `errorDetail` line, after which the stream ends.
-async fn message_stream_response(mut stream: MessageStream) -> Result<Response, ApiError> {
+async fn message_stream_response(stream: MessageStream) -> Result<Response, ApiError> {
+    stream_messages(stream, false).await
+}
+
+/// `docker load`'s stream: dockerd answers 200 and reports even the first
+/// error in the body (docker-py's `images.load` raises ImageLoadError
+/// from that line).
+async fn message_stream_response_in_band(stream: MessageStream) -> Result<Response, ApiError> {
+    stream_messages(stream, true).await
+}
+
+async fn stream_messages(
+    mut stream: MessageStream,
+    errors_in_band: bool,
+) -> Result<Response, ApiError> {
     use futures_util::StreamExt;
     let first = match stream.next().await {
         None => {
@@ -89,7 +103,8 @@ async fn message_stream_response(mut stream: MessageStream) -> Result<Response, 
                 Box::pin(futures_util::stream::empty()),
             ));
         }
-        Some(Err(e)) => return Err(e),
+        Some(Err(e)) if !errors_in_band => return Err(e),
+        Some(Err(e)) => berth_api_types::JsonMessage::error(e.message),
         Some(Ok(m)) => m,
     };
     let encode = |m: &berth_api_types::JsonMessage| {

@@ -62,9 +62,11 @@ pub struct ExecCreateRequest {
     )]
     pub detach: bool,
     /// Overrides the detach sequence (`ctrl-p,ctrl-q`).
+    // docker-py sends `detachKeys`; Go matches keys in any case.
     #[serde(
         rename = "DetachKeys",
         alias = "detachkeys",
+        alias = "detachKeys",
         default,
         deserialize_with = "nullable"
     )]

@@ -352,6 +352,8 @@ pub struct Resources {
     #[serde(
         rename = "CpuRealtimePeriod",
         alias = "cpurealtimeperiod",
+        // docker-py's spelling (Go matches keys in any case).
+        alias = "CPURealtimePeriod",
         default,
         deserialize_with = "nullable"
     )]
@@ -359,6 +361,8 @@ pub struct Resources {
     #[serde(
         rename = "CpuRealtimeRuntime",
         alias = "cpurealtimeruntime",
+        // docker-py's spelling (Go matches keys in any case).
+        alias = "CPURealtimeRuntime",
         default,
         deserialize_with = "nullable"
     )]
