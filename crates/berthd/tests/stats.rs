@@ -259,3 +259,67 @@ fn update_changes_a_running_containers_limits() {
     assert_eq!(read_num(&mem), 96 << 20);
     d.ok(&["rm", "-f", "up"]);
 }
+
+#[test]
+fn run_applies_resource_limits_and_ulimits() {
+    require_env!();
+    let d = Berthd::start();
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "res",
+        "--memory",
+        "48m",
+        "--cpus",
+        "0.5",
+        "--cpu-shares",
+        "256",
+        "--pids-limit",
+        "20",
+        "--ulimit",
+        "nofile=1000:2000",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    assert_eq!(
+        read_num(&cgroup_file(
+            &id,
+            "memory",
+            "memory.limit_in_bytes",
+            "memory.max"
+        )),
+        48 << 20
+    );
+    assert_eq!(
+        read_num(&cgroup_file(&id, "pids", "pids.max", "pids.max")),
+        20
+    );
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        assert_eq!(
+            read_num(&cgroup_file(&id, "cpu", "cpu.cfs_quota_us", "")),
+            50_000
+        );
+        assert_eq!(
+            read_num(&cgroup_file(&id, "cpu", "cpu.cfs_period_us", "")),
+            100_000
+        );
+        assert_eq!(read_num(&cgroup_file(&id, "cpu", "cpu.shares", "")), 256);
+    }
+    assert_eq!(
+        d.ok(&["exec", "res", "sh", "-c", "ulimit -n; ulimit -Hn"]),
+        "1000\n2000"
+    );
+    // The memory limit is what `docker stats` reports as the limit.
+    let (code, _, body) = d.http(
+        "GET",
+        "/containers/res/stats?stream=false&one-shot=true",
+        None,
+    );
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["memory_stats"]["limit"].as_u64().unwrap(), 48 << 20);
+    assert_eq!(v["pids_stats"]["limit"].as_u64().unwrap(), 20);
+    d.ok(&["rm", "-f", "res"]);
+}

@@ -1,6 +1,6 @@
 //! `docker save` and `docker load` on top of the image store.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use berth_api_types::JsonMessage;
@@ -13,6 +13,9 @@ use crate::Daemon;
 use crate::cp::{CHANNEL_DEPTH, ChannelWriter};
 use crate::distribution::{Messages, channel};
 use crate::error::{Error, Result};
+
+/// How much of a refused archive is still read (see `image_load`).
+const DRAIN_ON_ERROR: u64 = 4 << 20;
 
 impl Daemon {
     /// `docker save`: unknown names fail before a byte is sent; the tar
@@ -73,12 +76,12 @@ impl Daemon {
     where
         S: Stream<Item = io::Result<Bytes>> + Send + Unpin + 'static,
     {
-        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
+        let mut reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
         let images = self.images.clone();
         let (progress, stream) = channel();
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            let result = images.load(reader, &mut |ev: berth_image::LoadEvent| {
+            let result = images.load(&mut reader, &mut |ev: berth_image::LoadEvent| {
                 if !quiet {
                     progress.send_blocking(JsonMessage::status(ev.id.clone(), ev.status.clone()));
                 }
@@ -107,7 +110,17 @@ impl Daemon {
                         }
                     }
                 }
-                Err(e) => progress.fail_blocking(Error::from(e)),
+                Err(e) => {
+                    // Read on a little before answering, as Go's server
+                    // does (256 KiB), so a client still sending a small
+                    // bad archive reads the error rather than a broken
+                    // pipe. A large one is cut off.
+                    let _ = std::io::copy(
+                        &mut (&mut reader).take(DRAIN_ON_ERROR),
+                        &mut std::io::sink(),
+                    );
+                    progress.fail_blocking(Error::from(e))
+                }
             }
         });
         Ok(stream)
