@@ -431,3 +431,63 @@ fn a_failing_health_check_turns_unhealthy() {
     assert!(log.contains("Health check exceeded timeout (1s)"), "{log}");
     d.ok(&["rm", "-f", "hc", "hc-slow"]);
 }
+
+#[test]
+fn restart_policies_apply_to_exits_while_the_daemon_was_down() {
+    require_env!();
+    let mut d = Berthd::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rs-down",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    d.ok(&["run", "-d", "--name", "rs-none", "busybox", "sleep", "600"]);
+    let pids: Vec<String> = ["rs-down", "rs-none"]
+        .iter()
+        .map(|n| d.ok(&["inspect", "-f", "{{.State.Pid}}", n]))
+        .collect();
+    d.kill9();
+    // Both containers die while no daemon runs.
+    for pid in &pids {
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid.parse().unwrap()).unwrap(),
+            rustix::process::Signal::KILL,
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    d.spawn();
+    // The restart policy starts the one that has it, once its exit is known.
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            d.ok(&[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.RestartCount}}",
+                "rs-down",
+            ]) == "running 1"
+        }),
+        "{}",
+        d.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.RestartCount}}",
+            "rs-down"
+        ])
+    );
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "rs-none"
+        ]),
+        "exited 137"
+    );
+    d.ok(&["rm", "-f", "rs-down", "rs-none"]);
+}
