@@ -182,24 +182,37 @@ class Dockerd(Engine):
             pass
 
 
-def machine_nofile():
+def machine_limit(name, default):
+    """The hard limit `name` ("Max open files") of this process."""
     with open("/proc/self/limits") as f:
         for line in f:
-            if line.startswith("Max open files"):
-                return int(line.split()[4])
-    return 1024
+            if line.startswith(name):
+                v = line[len(name):].split()[1]
+                return default if v == "unlimited" else int(v)
+    return default
 
 
 class Podman(Engine):
     name = "podman"
 
     def argv(self):
-        # podman's default container ulimits (nofile 1048576) exceed what
-        # this machine allows; its containers then fail with "unable to
-        # upgrade to tcp, received 409". Pin them to the machine's limits.
-        n = machine_nofile()
+        # podman's default container ulimits (nofile and nproc at 1048576)
+        # exceed what this machine allows; crun's setrlimit then fails and
+        # the CLI sees "unable to upgrade to tcp, received 409". Pin them to
+        # the machine's hard limits.
+        nofile = machine_limit("Max open files", 1048576)
+        # podman lowers its own nproc limit to the kernel's pid_max.
+        try:
+            pid_max = int(open("/proc/sys/kernel/pid_max").read())
+        except (OSError, ValueError):
+            pid_max = 32768
+        nproc = min(machine_limit("Max processes", 1048576), pid_max)
+        # Debian's crun 1.8 refuses this hybrid cgroup layout ("cgroups in
+        # hybrid mode not supported"); podman runs runc here, as the others.
         with open(f"{self.dir}/containers.conf", "w") as f:
-            f.write(f'[containers]\ndefault_ulimits = ["nofile={n}:{n}"]\n')
+            f.write('[containers]\ndefault_ulimits = '
+                    f'["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
+                    '[engine]\nruntime = "runc"\n')
         return ["podman", "--root", f"{self.dir}/root", "--runroot", f"{self.dir}/run",
                 "--tmpdir", f"{self.dir}/tmp", "system", "service", "--time=0", f"unix://{self.sock}"]
 
