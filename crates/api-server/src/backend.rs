@@ -17,9 +17,11 @@ use crate::error::ApiResult;
 
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 
-/// A progress stream (pull, push, load). An error as the first item is
-/// answered as a plain HTTP error, as dockerd does while it has flushed
-/// nothing; a later one becomes an `errorDetail` line that ends the stream.
+/// A progress stream (pull, push, load). For pull and push an error as the
+/// first item is answered as a plain HTTP error, as dockerd does while it
+/// has flushed nothing; a later one (and any of load's, which dockerd always
+/// reports in a 200 stream) becomes an `errorDetail` line that ends the
+/// stream.
 pub type MessageStream = Pin<Box<dyn Stream<Item = ApiResult<t::JsonMessage>> + Send>>;
 
 /// A hijacked connection (after `101 UPGRADED`): raw bytes both ways.

@@ -14,7 +14,7 @@ use berth_runtime::shim::EXEC_EXIT_STREAM;
 use futures_util::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::Daemon;
 use crate::attach::{AttachSession, Conn, DEFAULT_DETACH_KEYS, parse_detach_keys, scan_detach};
@@ -37,8 +37,6 @@ pub(crate) struct ExecRecord {
     pub detach_keys: Option<Vec<u8>>,
     pub console_size: Option<(u16, u16)>,
     state: Mutex<ExecState>,
-    /// Becomes true once the exit code is recorded.
-    done: watch::Sender<bool>,
 }
 
 #[derive(Default, Clone)]
@@ -191,7 +189,6 @@ impl Daemon {
             detach_keys: None,
             console_size: None,
             state: Mutex::new(ExecState::default()),
-            done: watch::channel(false).0,
         }
     }
 
@@ -363,8 +360,6 @@ impl Daemon {
         let mut st = ex.state.lock().unwrap();
         st.running = false;
         st.exit_code = Some(code);
-        drop(st);
-        ex.done.send_replace(true);
     }
 
     /// Carries a started exec's stream to its sink until the exit frame,
@@ -466,7 +461,6 @@ impl Daemon {
             st.pid = 0;
             st.exit_code = Some(code);
         }
-        ex.done.send_replace(true);
         self.container_event(
             c,
             "exec_die",
