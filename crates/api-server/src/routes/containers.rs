@@ -3,14 +3,13 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use berth_api_types as t;
 use futures_util::StreamExt;
-use hyper_util::rt::TokioIo;
 
-use super::{no_content, parse_json_body};
+use super::{hijack, no_content, parse_json_body, raw_stream_type, timestamp, tty_size};
 use crate::backend::{
     AttachOptions, Backend, ContainerListOptions, LogsOptions, RemoveOptions, StopOptions,
     WaitCondition,
@@ -156,14 +155,6 @@ async fn remove<B: Backend>(
     Ok(no_content())
 }
 
-pub(super) fn raw_stream_type(tty: bool) -> HeaderValue {
-    HeaderValue::from_static(if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    })
-}
-
 async fn attach<B: Backend>(
     State(b): State<Arc<B>>,
     Path(id): Path<String>,
@@ -179,30 +170,7 @@ async fn attach<B: Backend>(
         detach_keys: q.nonempty("detachKeys").map(str::to_string),
     };
     let session = b.container_attach(&id, opts).await?;
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let tty = session.tty;
-    tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => (session.run)(Box::new(TokioIo::new(upgraded))).await,
-            Err(e) => tracing::debug!(error = %e, "attach upgrade failed"),
-        }
-    });
-    Ok(Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONNECTION, "Upgrade")
-        .header(header::UPGRADE, "tcp")
-        .header(header::CONTENT_TYPE, raw_stream_type(tty))
-        .body(Body::empty())
-        .expect("static response parts"))
-}
-
-fn timestamp(q: &Params, key: &str) -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
-    match q.nonempty(key) {
-        None => Ok(None),
-        Some(v) => t::time::parse_timestamp(v, chrono::Utc::now())
-            .map(Some)
-            .map_err(|e| ApiError::invalid(e.to_string())),
-    }
+    Ok(hijack(session, hyper::upgrade::on(&mut req)))
 }
 
 async fn logs<B: Backend>(
@@ -246,11 +214,7 @@ async fn resize<B: Backend>(
     Path(id): Path<String>,
     q: Params,
 ) -> ApiResult<Response> {
-    let h = q.int("h")?.unwrap_or(0);
-    let w = q.int("w")?.unwrap_or(0);
-    let (Ok(h), Ok(w)) = (u16::try_from(h), u16::try_from(w)) else {
-        return Err(ApiError::invalid("invalid height or width"));
-    };
+    let (h, w) = tty_size(&q)?;
     b.container_resize(&id, h, w).await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -10,7 +10,7 @@ use axum::routing::get;
 use futures_util::StreamExt;
 
 use crate::backend::{Backend, EventsOptions};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::params::Params;
 use crate::version::ApiVersion;
 
@@ -23,18 +23,9 @@ async fn events<B: Backend>(
     axum::Extension(version): axum::Extension<ApiVersion>,
     q: Params,
 ) -> ApiResult<Response> {
-    let now = chrono::Utc::now();
-    let ts = |key: &str| -> ApiResult<_> {
-        q.nonempty(key)
-            .map(|v| {
-                berth_api_types::time::parse_timestamp(v, now)
-                    .map_err(|e| ApiError::invalid(e.to_string()))
-            })
-            .transpose()
-    };
     let opts = EventsOptions {
-        since: ts("since")?,
-        until: ts("until")?,
+        since: super::timestamp(&q, "since")?,
+        until: super::timestamp(&q, "until")?,
         filters: q.filters()?,
     };
     let legacy = !version.at_least(1, 52);

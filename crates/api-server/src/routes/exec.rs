@@ -3,16 +3,14 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use berth_api_types as t;
-use hyper_util::rt::TokioIo;
 
-use super::containers::raw_stream_type;
-use super::parse_json_body;
+use super::{hijack, parse_json_body, tty_size};
 use crate::backend::{Backend, ExecStart};
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
@@ -59,20 +57,7 @@ async fn start<B: Backend>(
                     "exec start needs a connection upgrade (Upgrade: tcp)",
                 ));
             };
-            let tty = session.tty;
-            tokio::spawn(async move {
-                match on_upgrade.await {
-                    Ok(upgraded) => (session.run)(Box::new(TokioIo::new(upgraded))).await,
-                    Err(e) => tracing::debug!(error = %e, "exec upgrade failed"),
-                }
-            });
-            Ok(Response::builder()
-                .status(StatusCode::SWITCHING_PROTOCOLS)
-                .header(header::CONNECTION, "Upgrade")
-                .header(header::UPGRADE, "tcp")
-                .header(header::CONTENT_TYPE, raw_stream_type(tty))
-                .body(Body::empty())
-                .expect("static response parts"))
+            Ok(hijack(session, on_upgrade))
         }
     }
 }
@@ -82,11 +67,7 @@ async fn resize<B: Backend>(
     Path(id): Path<String>,
     q: Params,
 ) -> ApiResult<Response> {
-    let h = q.int("h")?.unwrap_or(0);
-    let w = q.int("w")?.unwrap_or(0);
-    let (Ok(h), Ok(w)) = (u16::try_from(h), u16::try_from(w)) else {
-        return Err(ApiError::invalid("invalid height or width"));
-    };
+    let (h, w) = tty_size(&q)?;
     b.exec_resize(&id, h, w).await?;
     Ok(StatusCode::OK.into_response())
 }

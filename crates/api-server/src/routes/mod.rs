@@ -15,9 +15,10 @@ use axum::body::Body;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::backend::{Backend, ByteStream, MessageStream};
+use crate::backend::{Backend, ByteStream, HijackSession, MessageStream};
 use crate::endpoints::DOCKER_ENDPOINTS;
 use crate::error::ApiError;
+use crate::params::Params;
 
 pub fn router<B: Backend>(backend: Arc<B>) -> Router {
     Router::new()
@@ -125,6 +126,54 @@ async fn stream_messages(
         }
     });
     Ok(json_stream_response(Box::pin(head.chain(rest))))
+}
+
+/// The content type of an attach or exec stream.
+fn raw_stream_type(tty: bool) -> axum::http::HeaderValue {
+    axum::http::HeaderValue::from_static(if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    })
+}
+
+/// Answers `101 UPGRADED` and runs the attach or exec session on the
+/// connection once hyper hands it over.
+fn hijack(session: HijackSession, on_upgrade: hyper::upgrade::OnUpgrade) -> Response {
+    let tty = session.tty;
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => (session.run)(Box::new(hyper_util::rt::TokioIo::new(upgraded))).await,
+            Err(e) => tracing::debug!(error = %e, "connection upgrade failed"),
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "tcp")
+        .header(header::CONTENT_TYPE, raw_stream_type(tty))
+        .body(Body::empty())
+        .expect("static response parts")
+}
+
+/// The `h` and `w` of a resize.
+fn tty_size(q: &Params) -> Result<(u16, u16), ApiError> {
+    let h = q.int("h")?.unwrap_or(0);
+    let w = q.int("w")?.unwrap_or(0);
+    match (u16::try_from(h), u16::try_from(w)) {
+        (Ok(h), Ok(w)) => Ok((h, w)),
+        _ => Err(ApiError::invalid("invalid height or width")),
+    }
+}
+
+/// A `since`/`until` query value (Unix time, RFC 3339 or a duration ago).
+fn timestamp(q: &Params, key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    match q.nonempty(key) {
+        None => Ok(None),
+        Some(v) => berth_api_types::time::parse_timestamp(v, chrono::Utc::now())
+            .map(Some)
+            .map_err(|e| ApiError::invalid(e.to_string())),
+    }
 }
 
 fn no_content() -> Response {
