@@ -128,33 +128,7 @@ fn create(cfg: &ShimConfig, bundle: &Path) -> Result<Setup, String> {
     let _ = std::fs::remove_file(&pid_file);
 
     let mut cmd = Command::new(runtime.binary());
-    let mut stdin = None;
-    let mut outputs = Vec::new();
-    let mut console = None;
-    if cfg.tty {
-        let _ = std::fs::remove_file(&cfg.console_socket);
-        console = Some(
-            StdUnixListener::bind(&cfg.console_socket)
-                .map_err(|e| format!("shim: listen on console socket: {e}"))?,
-        );
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-    } else {
-        if cfg.stdin {
-            let (r, w) = pipe()?;
-            cmd.stdin(Stdio::from(r));
-            stdin = Some(w);
-        } else {
-            cmd.stdin(Stdio::null());
-        }
-        let (r, w) = pipe()?;
-        cmd.stdout(Stdio::from(w));
-        outputs.push((1u8, r));
-        let (r, w) = pipe()?;
-        cmd.stderr(Stdio::from(w));
-        outputs.push((2u8, r));
-    }
+    let mut io = ProcessIo::new(&mut cmd, cfg.tty, cfg.stdin, &cfg.console_socket)?;
     let console_path = cfg.tty.then_some(cfg.console_socket.as_path());
     cmd.args(runtime.create_args(&cfg.id, bundle, &pid_file, console_path, &log_file));
     let status = cmd.status();
@@ -172,24 +146,87 @@ fn create(cfg: &ShimConfig, bundle: &Path) -> Result<Setup, String> {
         .ok()
         .and_then(|s| s.trim().parse::<i32>().ok())
         .ok_or_else(|| format!("shim: no pid in {}", pid_file.display()))?;
-    let mut master = None;
-    if let Some(console) = console {
-        let fd = receive_pty_master(&console)?;
-        let _ = std::fs::remove_file(&cfg.console_socket);
-        let fd = Rc::new(fd);
-        let reader = rustix::io::dup(&*fd).map_err(|e| format!("shim: dup pty master: {e}"))?;
-        let writer = rustix::io::dup(&*fd).map_err(|e| format!("shim: dup pty master: {e}"))?;
-        outputs.push((1u8, reader));
-        stdin = Some(writer);
-        master = Some(fd);
-    }
+    // A TTY container's input is the master, whether or not it was opened
+    // (`docker attach` to a `-t` container types into it).
+    let master = io.take_master(&cfg.console_socket, true, None)?;
     Ok(Setup {
         pid,
         listener,
-        stdin,
-        outputs,
+        stdin: io.stdin,
+        outputs: io.outputs,
         master,
     })
+}
+
+/// A runtime process's stdio: pipes (stdin if wanted, stdout, stderr), or,
+/// for a TTY, a console socket on which the runtime sends the pty master.
+struct ProcessIo {
+    stdin: Option<OwnedFd>,
+    /// stdout and stderr pipes; or the pty master as "stdout" alone.
+    outputs: Vec<(u8, OwnedFd)>,
+    console: Option<StdUnixListener>,
+}
+
+impl ProcessIo {
+    /// Sets `cmd`'s stdio; our ends are kept here.
+    fn new(cmd: &mut Command, tty: bool, want_stdin: bool, console: &Path) -> Result<Self, String> {
+        let mut io = ProcessIo {
+            stdin: None,
+            outputs: Vec::new(),
+            console: None,
+        };
+        if tty {
+            let _ = std::fs::remove_file(console);
+            io.console = Some(
+                StdUnixListener::bind(console)
+                    .map_err(|e| format!("shim: listen on console socket: {e}"))?,
+            );
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            return Ok(io);
+        }
+        if want_stdin {
+            let (r, w) = pipe()?;
+            cmd.stdin(Stdio::from(r));
+            io.stdin = Some(w);
+        } else {
+            cmd.stdin(Stdio::null());
+        }
+        let (r, w) = pipe()?;
+        cmd.stdout(Stdio::from(w));
+        io.outputs.push((1u8, r));
+        let (r, w) = pipe()?;
+        cmd.stderr(Stdio::from(w));
+        io.outputs.push((2u8, r));
+        Ok(io)
+    }
+
+    /// Once the runtime has run, for a TTY: receives the pty master, sizes
+    /// it, and makes dups of it the output and (with `input`) the input.
+    fn take_master(
+        &mut self,
+        console_path: &Path,
+        input: bool,
+        size: Option<(u16, u16)>,
+    ) -> Result<Option<Rc<OwnedFd>>, String> {
+        let Some(console) = self.console.take() else {
+            return Ok(None);
+        };
+        let fd = receive_pty_master(&console);
+        let _ = std::fs::remove_file(console_path);
+        let fd = fd?;
+        if let Some((h, w)) = size {
+            let _ = set_winsize(&fd, h, w);
+        }
+        let dup =
+            |fd: &OwnedFd| rustix::io::dup(fd).map_err(|e| format!("shim: dup pty master: {e}"));
+        self.outputs.push((1u8, dup(&fd)?));
+        if input {
+            self.stdin = Some(dup(&fd)?);
+        }
+        Ok(Some(Rc::new(fd)))
+    }
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
@@ -511,11 +548,7 @@ async fn pump(fd: OwnedFd, stream: u8, shared: Rc<RefCell<Shared>>) {
         if targets.is_empty() {
             continue;
         }
-        let mut frame = Vec::with_capacity(8 + n);
-        frame.push(stream);
-        frame.extend_from_slice(&[0, 0, 0]);
-        frame.extend_from_slice(&(n as u32).to_be_bytes());
-        frame.extend_from_slice(data);
+        let frame = frame(stream, data);
         // Awaiting each send applies an attached client's backpressure to the
         // container, as Docker's attach does.
         for tx in targets {
@@ -523,6 +556,16 @@ async fn pump(fd: OwnedFd, stream: u8, shared: Rc<RefCell<Shared>>) {
         }
     }
     shared.borrow_mut().log.flush_stream(stream);
+}
+
+/// A stdcopy frame: stream byte, three zeros, big-endian length, payload.
+fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(8 + data.len());
+    f.push(stream);
+    f.extend_from_slice(&[0, 0, 0]);
+    f.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    f.extend_from_slice(data);
+    f
 }
 
 async fn read_async(afd: &AsyncFd<OwnedFd>, buf: &mut [u8]) -> io::Result<usize> {
@@ -630,17 +673,7 @@ async fn handle(
         }
         Request::Resize { height, width } => {
             let master = shared.borrow().master.clone();
-            let resp = match master {
-                Some(m) => match set_winsize(&m, height, width) {
-                    Ok(()) => Response::Ok,
-                    Err(e) => Response::Error {
-                        message: format!("resize tty: {e}"),
-                    },
-                },
-                None => Response::Error {
-                    message: "the container has no tty".into(),
-                },
-            };
+            let resp = resize(master, height, width, "the container has no tty");
             let _ = reply(conn.get_mut(), &resp).await;
         }
         Request::Exec {
@@ -650,13 +683,7 @@ async fn handle(
             stdin,
         } => {
             if exit.borrow().is_some() {
-                let _ = reply(
-                    conn.get_mut(),
-                    &Response::Error {
-                        message: "container has exited".into(),
-                    },
-                )
-                .await;
+                let _ = reply(conn.get_mut(), &exited()).await;
                 return;
             }
             match start_exec(&shared, &exec_id, &process, tty, stdin).await {
@@ -685,15 +712,7 @@ async fn handle(
                 .get(&exec_id)
                 .map(|e| e.master.clone());
             let resp = match master {
-                Some(Some(m)) => match set_winsize(&m, height, width) {
-                    Ok(()) => Response::Ok,
-                    Err(e) => Response::Error {
-                        message: format!("resize tty: {e}"),
-                    },
-                },
-                Some(None) => Response::Error {
-                    message: "the exec has no tty".into(),
-                },
+                Some(master) => resize(master, height, width, "the exec has no tty"),
                 None => Response::Error {
                     message: format!("no such exec: {exec_id}"),
                 },
@@ -740,13 +759,7 @@ async fn handle(
             stderr,
         } => {
             if exit.borrow().is_some() {
-                let _ = reply(
-                    conn.get_mut(),
-                    &Response::Error {
-                        message: "container has exited".into(),
-                    },
-                )
-                .await;
+                let _ = reply(conn.get_mut(), &exited()).await;
                 return;
             }
             let (tx, mut rx) = mpsc::channel::<Vec<u8>>(32);
@@ -760,26 +773,7 @@ async fn handle(
             }
             let stream = conn.into_inner();
             let (mut rd, mut wr) = stream.into_split();
-            let input = async {
-                let Some(tx) = stdin_tx.filter(|_| stdin) else {
-                    return std::future::pending::<()>().await;
-                };
-                let mut buf = vec![0u8; READ_CHUNK];
-                loop {
-                    match rd.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if tx.send(StdinMsg::Data(buf[..n].to_vec())).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                if stdin_once {
-                    let _ = tx.send(StdinMsg::Close).await;
-                }
-                std::future::pending::<()>().await
-            };
+            let input = forward_stdin(&mut rd, stdin_tx.filter(|_| stdin), stdin_once);
             let output = async {
                 while let Some(frame) = rx.recv().await {
                     if wr.write_all(&frame).await.is_err() {
@@ -795,6 +789,18 @@ async fn handle(
                 _ = output => {}
             }
         }
+    }
+}
+
+fn resize(master: Option<Rc<OwnedFd>>, height: u16, width: u16, no_tty: &str) -> Response {
+    match master.map(|m| set_winsize(&m, height, width)) {
+        Some(Ok(())) => Response::Ok,
+        Some(Err(e)) => Response::Error {
+            message: format!("resize tty: {e}"),
+        },
+        None => Response::Error {
+            message: no_tty.into(),
+        },
     }
 }
 
@@ -851,38 +857,12 @@ async fn start_exec(
     let _ = std::fs::remove_file(&pid_file);
 
     let mut cmd = Command::new(runtime.binary());
-    let mut stdin = None;
-    let mut outputs = Vec::new();
-    let mut console = None;
-    if tty {
-        let _ = std::fs::remove_file(&console_path);
-        console = Some(
-            StdUnixListener::bind(&console_path)
-                .map_err(|e| format!("shim: listen on exec console socket: {e}"))?,
-        );
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-    } else {
-        if want_stdin {
-            let (r, w) = pipe()?;
-            cmd.stdin(Stdio::from(r));
-            stdin = Some(w);
-        } else {
-            cmd.stdin(Stdio::null());
-        }
-        let (r, w) = pipe()?;
-        cmd.stdout(Stdio::from(w));
-        outputs.push((1u8, r));
-        let (r, w) = pipe()?;
-        cmd.stderr(Stdio::from(w));
-        outputs.push((2u8, r));
-    }
+    let mut io = ProcessIo::new(&mut cmd, tty, want_stdin, &console_path)?;
     cmd.args(runtime.exec_args(
         &cfg.id,
         process,
         &pid_file,
-        console.is_some().then_some(console_path.as_path()),
+        tty.then_some(console_path.as_path()),
         &log_file,
     ));
     let cleanup = || {
@@ -921,34 +901,14 @@ async fn start_exec(
     let pid = std::fs::read_to_string(&pid_file)
         .ok()
         .and_then(|s| s.trim().parse::<i32>().ok());
-    let master = match console {
-        Some(console) => match receive_pty_master(&console) {
-            Ok(fd) => {
-                // runc applies `consoleSize` only to a terminal it keeps
-                // itself; with --detach the size is ours to set.
-                if let Some((h, w)) = console_size(process) {
-                    let _ = set_winsize(&fd, h, w);
-                }
-                Some(Rc::new(fd))
-            }
-            Err(e) => {
-                cleanup();
-                return Err(e);
-            }
-        },
-        None => None,
-    };
+    // runc applies `consoleSize` only to a terminal it keeps itself; with
+    // --detach the size is ours to set.
+    let master = io.take_master(&console_path, want_stdin, console_size(process));
     cleanup();
+    let master = master?;
     let Some(pid) = pid else {
         return Err(format!("shim: no pid in {}", pid_file.display()));
     };
-    if let Some(m) = &master {
-        let reader = rustix::io::dup(&**m).map_err(|e| format!("shim: dup pty master: {e}"))?;
-        outputs.push((1u8, reader));
-        if want_stdin {
-            stdin = Some(rustix::io::dup(&**m).map_err(|e| format!("shim: dup pty master: {e}"))?);
-        }
-    }
     let (exit_tx, exit_rx) = watch::channel(None);
     {
         let mut sh = shared.borrow_mut();
@@ -969,8 +929,8 @@ async fn start_exec(
     }
     Ok(StartedExec {
         pid,
-        stdin,
-        outputs,
+        stdin: io.stdin,
+        outputs: io.outputs,
         exit: exit_rx,
     })
 }
@@ -997,25 +957,9 @@ async fn serve_exec(conn: UnixStream, started: StartedExec, tty: bool) {
         tokio::task::spawn_local(stdin_writer(fd, rx, tty));
         tx
     });
-    let input = async move {
-        if let Some(tx) = stdin_tx {
-            let mut buf = vec![0u8; READ_CHUNK];
-            loop {
-                match rd.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if tx.send(StdinMsg::Data(buf[..n].to_vec())).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-            // An exec's stdin always ends with the client's (Docker's
-            // exec is StdinOnce).
-            let _ = tx.send(StdinMsg::Close).await;
-        }
-        std::future::pending::<()>().await
-    };
+    // An exec's stdin always ends with the client's (Docker's exec is
+    // StdinOnce).
+    let input = forward_stdin(&mut rd, stdin_tx, true);
     let driver = async move {
         let code = match exit.wait_for(|c| c.is_some()).await {
             Ok(c) => c.expect("checked by wait_for"),
@@ -1044,9 +988,9 @@ async fn serve_exec(conn: UnixStream, started: StartedExec, tty: bool) {
         _ = input => unreachable!("input never completes"),
     };
     if ok {
-        let mut frame = vec![EXEC_EXIT_STREAM, 0, 0, 0, 0, 0, 0, 4];
-        frame.extend_from_slice(&code.to_be_bytes());
-        let _ = wr.write_all(&frame).await;
+        let _ = wr
+            .write_all(&frame(EXEC_EXIT_STREAM, &code.to_be_bytes()))
+            .await;
         let _ = wr.shutdown().await;
     }
 }
@@ -1066,14 +1010,42 @@ async fn exec_pump(fd: OwnedFd, stream: u8, tx: mpsc::Sender<Vec<u8>>) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        let mut frame = Vec::with_capacity(8 + n);
-        frame.push(stream);
-        frame.extend_from_slice(&[0, 0, 0]);
-        frame.extend_from_slice(&(n as u32).to_be_bytes());
-        frame.extend_from_slice(&buf[..n]);
-        if tx.send(frame).await.is_err() {
+        if tx.send(frame(stream, &buf[..n])).await.is_err() {
             return;
         }
+    }
+}
+
+/// Copies a client's bytes to the process's input until the client closes
+/// its side (then closes the input too, with `close_at_end`); never
+/// completes, so that the output alone ends a session.
+async fn forward_stdin(
+    rd: &mut tokio::net::unix::OwnedReadHalf,
+    tx: Option<mpsc::Sender<StdinMsg>>,
+    close_at_end: bool,
+) {
+    if let Some(tx) = tx {
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(StdinMsg::Data(buf[..n].to_vec())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        if close_at_end {
+            let _ = tx.send(StdinMsg::Close).await;
+        }
+    }
+    std::future::pending::<()>().await
+}
+
+fn exited() -> Response {
+    Response::Error {
+        message: "container has exited".into(),
     }
 }
 
