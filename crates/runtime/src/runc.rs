@@ -138,24 +138,12 @@ impl OciRuntime {
         console_socket: Option<&Path>,
         log_file: &Path,
     ) -> Vec<OsString> {
-        let mut v = self.global_args();
-        v.extend([
-            "--log".into(),
-            log_file.as_os_str().to_owned(),
-            "--log-format".into(),
-            "json".into(),
+        let op = [
             "create".into(),
             "--bundle".into(),
             bundle.as_os_str().to_owned(),
-            "--pid-file".into(),
-            pid_file.as_os_str().to_owned(),
-        ]);
-        if let Some(s) = console_socket {
-            v.push("--console-socket".into());
-            v.push(s.as_os_str().to_owned());
-        }
-        v.push(id.into());
-        v
+        ];
+        self.process_args(op, id, pid_file, console_socket, log_file)
     }
 
     /// The argv (after the binary) for `exec --detach`, run by the shim
@@ -169,19 +157,35 @@ impl OciRuntime {
         console_socket: Option<&Path>,
         log_file: &Path,
     ) -> Vec<OsString> {
+        let op = [
+            "exec".into(),
+            "--detach".into(),
+            "--process".into(),
+            process.as_os_str().to_owned(),
+        ];
+        self.process_args(op, id, pid_file, console_socket, log_file)
+    }
+
+    /// `--root R --log L --log-format json OP… --pid-file P
+    /// [--console-socket S] ID`: the shape of the two commands that start a
+    /// process the shim keeps.
+    fn process_args(
+        &self,
+        op: impl IntoIterator<Item = OsString>,
+        id: &str,
+        pid_file: &Path,
+        console_socket: Option<&Path>,
+        log_file: &Path,
+    ) -> Vec<OsString> {
         let mut v = self.global_args();
         v.extend([
             "--log".into(),
             log_file.as_os_str().to_owned(),
             "--log-format".into(),
             "json".into(),
-            "exec".into(),
-            "--detach".into(),
-            "--process".into(),
-            process.as_os_str().to_owned(),
-            "--pid-file".into(),
-            pid_file.as_os_str().to_owned(),
         ]);
+        v.extend(op);
+        v.extend(["--pid-file".into(), pid_file.as_os_str().to_owned()]);
         if let Some(s) = console_socket {
             v.push("--console-socket".into());
             v.push(s.as_os_str().to_owned());
